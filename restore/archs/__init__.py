@@ -1,0 +1,1 @@
+"""Network architectures, one per file, chosen by name in options (see :mod:`restore.registry`)."""

@@ -1,0 +1,45 @@
+"""Option files: load (with ``base:`` and ``--set``), validate against the schema, save.
+
+Typical use::
+
+    from restore.config import load_options
+    opt = load_options("options/train/denoise_gauss25.yml", ["train.total_iter=1000"])
+    opt.train.optimizer.build(params=model.parameters())
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from restore.config.loader import apply_overrides, read_option_file
+from restore.config.schema import Component, Options, to_plain
+from restore.config.validate import validate
+
+__all__ = ["Component", "Options", "load_options", "save_options", "options_to_yaml"]
+
+
+def load_options(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Options:
+    """Read, merge, override and validate an option file; raise ConfigError on any problem."""
+    tree, origin = read_option_file(path)
+    tree, origin = apply_overrides(tree, origin, overrides)
+    options = validate(tree, origin, Options, default_source=str(path))
+    options.source = str(path)
+    return options
+
+
+def options_to_yaml(options: Options) -> str:
+    """The fully resolved options (defaults filled in) as YAML text."""
+    header = f"# resolved options (from {options.source or 'memory'}); load again with -opt\n"
+    return header + yaml.safe_dump(to_plain(options), sort_keys=False, default_flow_style=None)
+
+
+def save_options(options: Options, path: str | Path) -> Path:
+    """Write the resolved options (atomically: temporary file, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(options_to_yaml(options), encoding="utf-8")
+    tmp.replace(path)
+    return path

@@ -1,0 +1,227 @@
+"""The option schema, written as typed dataclasses.
+
+Each dataclass is one section of an option file; field types are checked by
+:mod:`restore.config.validate`, defaults fill what a file leaves out, and a field without a
+default is required. Sections that pick a component by name (``network``, a dataset, a loss,
+the optimizer, the scheduler) hold a :class:`Component`; its arguments are checked against the
+registered constructor's own signature, so a component's schema lives next to its code.
+
+A section that mixes its own keys with a component's arguments in one flat mapping (a
+validation set: ``type``, dataset arguments and ``protocol`` side by side) names that component
+field in ``__component__ = (field name, registry kind)``.
+
+Paths in option files are relative to the working directory (run from the project root).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Annotated, Any, ClassVar, Literal
+
+from restore import registry
+from restore.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Kind:
+    """Annotation marker: a :class:`Component` field of this registry kind."""
+
+    kind: str
+
+
+@dataclass(frozen=True)
+class OneOf:
+    """Annotation marker: a string that must be one of a lazily computed set of names."""
+
+    what: str
+    choices: Any  # zero-argument callable returning an iterable of names
+
+
+def _protocol_names() -> list[str]:
+    from restore.metrics.protocols import PROTOCOLS
+
+    return sorted(PROTOCOLS)
+
+
+def _metric_names() -> list[str]:
+    return registry.names("metric")
+
+
+Protocol = Annotated[str, OneOf("evaluation protocol", _protocol_names)]
+MetricName = Annotated[str, OneOf("metric", _metric_names)]
+
+
+@dataclass
+class Component:
+    """A registered component chosen by name, with its constructor arguments."""
+
+    kind: str
+    type: str
+    args: dict[str, Any] = field(default_factory=dict)
+    where: str = field(default="", compare=False, repr=False)  # "file: dotted.key", for errors
+
+    def build(self, *positional: Any, **injected: Any) -> Any:
+        """Instantiate it; ``injected`` are the arguments the engine supplies (params, optimizer).
+
+        A ConfigError raised by the constructor (a value the type hints cannot rule out, such
+        as a malformed noise name) is re-raised naming the option file and key.
+        """
+        try:
+            return registry.get(self.kind, self.type)(*positional, **self.args, **injected)
+        except ConfigError as exc:
+            if not self.where:
+                raise
+            raise ConfigError(f"{self.where}: {exc}") from None
+
+
+# Constructor arguments that the engine passes itself and that option files must not set.
+INJECTED: dict[str, frozenset[str]] = {
+    "arch": frozenset(),
+    "dataset": frozenset(),
+    "loss": frozenset(),
+    "metric": frozenset(),
+    "optimizer": frozenset({"params"}),
+    "scheduler": frozenset({"optimizer", "total_iter"}),
+}
+
+
+@dataclass
+class TrainSet:
+    """The training dataset and how it is loaded."""
+
+    __component__: ClassVar[tuple[str, str]] = ("dataset", "dataset")
+    dataset: Annotated[Component, Kind("dataset")]
+    batch_size: int = 8
+    num_workers: int = 2
+
+
+@dataclass
+class EvalSet:
+    """A validation or test set, evaluated under one named protocol."""
+
+    __component__: ClassVar[tuple[str, str]] = ("dataset", "dataset")
+    dataset: Annotated[Component, Kind("dataset")]
+    protocol: Protocol = "basicsr"
+    metrics: list[MetricName] | None = None  # None: the protocol's own metrics
+    crop_border: int | None = None
+    batch_size: int = 1
+    num_workers: int = 1
+    save_images: bool = False
+
+
+@dataclass
+class Datasets:
+    train: TrainSet | None = None
+    val: dict[str, EvalSet] = field(default_factory=dict)
+    test: dict[str, EvalSet] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # An evaluation set must never draw fresh random crops/noise: unless the file says
+        # otherwise, a dataset under val/test gets phase 'val'/'test' (seeded per image).
+        for phase, sets in (("val", self.val), ("test", self.test)):
+            for spec in sets.values():
+                if "phase" not in spec.dataset.args and _accepts(spec.dataset, "phase"):
+                    spec.dataset.args["phase"] = phase
+
+
+def _accepts(component: Component, name: str) -> bool:
+    import inspect
+
+    return name in inspect.signature(registry.get(component.kind, component.type)).parameters
+
+
+@dataclass
+class LossTerm:
+    """One weighted term of the training loss."""
+
+    __component__: ClassVar[tuple[str, str]] = ("loss", "loss")
+    loss: Annotated[Component, Kind("loss")]
+    weight: float = 1.0
+
+
+def _default_optimizer() -> Component:
+    return Component("optimizer", "adam", {"lr": 2e-4})
+
+
+def _default_losses() -> list[LossTerm]:
+    return [LossTerm(Component("loss", "l1"))]
+
+
+@dataclass
+class Train:
+    """The optimisation recipe (iteration based)."""
+
+    total_iter: int
+    optimizer: Annotated[Component, Kind("optimizer")] = field(default_factory=_default_optimizer)
+    scheduler: Annotated[Component, Kind("scheduler")] | None = None
+    losses: list[LossTerm] = field(default_factory=_default_losses)
+    ema_decay: float | None = None
+    amp: Literal["bf16", "fp16"] | None = None
+    grad_clip: float | None = None
+    accumulate: int = 1
+    channels_last: bool = False
+    val_every: int = 5000
+    save_every: int = 5000
+    log_every: int = 100
+    keep_checkpoints: int = 3
+
+
+@dataclass
+class Infer:
+    """How images are run through the network (shared by validation, test and batch-restore)."""
+
+    tile: int | None = None
+    tile_overlap: int = 32
+    tile_batch: int = 4
+    self_ensemble: bool = False
+    amp: Literal["bf16", "fp16"] | None = None
+
+
+@dataclass
+class Paths:
+    experiments_root: str = "experiments"
+    results_root: str = "results"
+    pretrained: str | None = None
+    strict_load: bool = True
+
+
+@dataclass
+class Options:
+    """A whole option file, resolved."""
+
+    name: str
+    task: Literal["denoise", "derain", "demoire", "shadow", "sr", "pretrain"] | None = None
+    seed: int = 0
+    device: str = "auto"
+    network: Annotated[Component, Kind("arch")] | None = None
+    datasets: Datasets = field(default_factory=Datasets)
+    train: Train | None = None
+    infer: Infer = field(default_factory=Infer)
+    path: Paths = field(default_factory=Paths)
+    source: ClassVar[str] = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain nested dict in option-file form (components flattened back to ``type: ...``)."""
+        return to_plain(self)
+
+
+def to_plain(value: Any) -> Any:
+    """Dataclasses/components -> the nested dicts an option file would contain."""
+    if isinstance(value, Component):
+        return {"type": value.type, **{k: to_plain(v) for k, v in value.args.items()}}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        out: dict[str, Any] = {}
+        flat = getattr(type(value), "__component__", None)
+        for f in dataclasses.fields(value):
+            item = getattr(value, f.name)
+            if flat and f.name == flat[0]:
+                out.update(to_plain(item))
+            else:
+                out[f.name] = to_plain(item)
+        return out
+    if isinstance(value, dict):
+        return {k: to_plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_plain(v) for v in value]
+    return value

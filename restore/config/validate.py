@@ -1,0 +1,198 @@
+"""Validating a loaded option tree against the schema, at load time.
+
+Every problem becomes one line that names the key, the file the key came from, and — for an
+unknown key or name — the closest valid one. Component arguments are validated against the
+registered constructor's signature and type hints (importing only that one component).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import types
+import typing
+from typing import Any
+
+from restore import registry
+from restore.config.loader import KeyPath, Origins
+from restore.config.schema import INJECTED, Component, Kind, OneOf
+from restore.config.typecheck import describe, matches, strip_annotated, yaml_type_name
+from restore.errors import ConfigError
+from restore.utils.suggest import did_you_mean
+
+_MISSING = dataclasses.MISSING
+
+
+class _Context:
+    """Where we are: the origin map and the file to blame when a key has no origin."""
+
+    def __init__(self, origin: Origins, default_source: str) -> None:
+        self.origin = origin
+        self.default_source = default_source
+
+    def source(self, path: KeyPath) -> str:
+        for end in range(len(path), 0, -1):
+            if path[:end] in self.origin:
+                return self.origin[path[:end]]
+        return self.default_source
+
+    def fail(self, path: KeyPath, message: str) -> typing.NoReturn:
+        raise ConfigError(f"{self.source(path)}: {message}")
+
+
+def _dotted(path: KeyPath) -> str:
+    return ".".join(path) if path else "(top level)"
+
+
+def _check_keys(ctx: _Context, path: KeyPath, data: dict, valid: list[str], what: str) -> None:
+    for key in data:
+        if not isinstance(key, str):
+            ctx.fail(path, f"key {key!r} under {_dotted(path)!r} must be a string")
+        if key not in valid:
+            listing = ", ".join(sorted(valid))
+            ctx.fail(
+                path + (key,),
+                f"unknown key {_dotted(path + (key,))!r}{did_you_mean(key, valid)}; valid keys for {what}: {listing}",
+            )
+
+
+def _type_error(ctx: _Context, path: KeyPath, value: Any, annotation: Any) -> typing.NoReturn:
+    shown = repr(value) if not isinstance(value, (dict, list)) or len(repr(value)) < 60 else yaml_type_name(value)
+    ctx.fail(path, f"key {_dotted(path)!r} must be {describe(annotation)}, got {yaml_type_name(value)} {shown}")
+
+
+def _convert(ctx: _Context, path: KeyPath, value: Any, annotation: Any, shown: Any = None) -> Any:
+    """Validate ``value`` against ``annotation`` and build dataclasses/components from it.
+
+    ``shown`` is the annotation named in a type error (the whole ``X | None``, not just ``X``).
+    """
+    shown = annotation if shown is None else shown
+    base, meta = strip_annotated(annotation)
+    origin = typing.get_origin(base)
+
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(base)
+        if value is None:
+            if type(None) in options:
+                return None
+            _type_error(ctx, path, value, shown)
+        structured = [a for a in options if a is not type(None)]
+        if len(structured) == 1:
+            return _convert(ctx, path, value, structured[0], shown)
+        if not matches(value, base):
+            _type_error(ctx, path, value, shown)
+        return value
+
+    kind = next((m.kind for m in meta if isinstance(m, Kind)), None)
+    if base is Component and kind:
+        return _component(ctx, path, value, kind)
+    one_of = next((m for m in meta if isinstance(m, OneOf)), None)
+    if one_of is not None:
+        if not isinstance(value, str):
+            _type_error(ctx, path, value, shown)
+        choices = list(one_of.choices())
+        if value not in choices:
+            ctx.fail(
+                path,
+                f"key {_dotted(path)!r}: unknown {one_of.what} {value!r}{did_you_mean(value, choices)} "
+                f"(known: {', '.join(choices)})",
+            )
+        return value
+    if dataclasses.is_dataclass(base):
+        return validate_section(ctx, path, value, base)
+    if origin is list:
+        if not isinstance(value, list):
+            _type_error(ctx, path, value, shown)
+        (item,) = typing.get_args(base) or (Any,)
+        return [_convert(ctx, path + (str(i),), v, item) for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            _type_error(ctx, path, value, shown)
+        _, item = typing.get_args(base) or (Any, Any)
+        return {str(k): _convert(ctx, path + (str(k),), v, item) for k, v in value.items()}
+    if not matches(value, base):
+        _type_error(ctx, path, value, shown)
+    if base is float and isinstance(value, int):
+        return float(value)
+    return value
+
+
+def component_parameters(kind: str, name: str) -> tuple[dict[str, inspect.Parameter], dict[str, Any], bool]:
+    """Configurable parameters of a registered component, their type hints, and ``**kwargs``."""
+    target = registry.get(kind, name)
+    func = target.__init__ if inspect.isclass(target) else target
+    signature = inspect.signature(target)
+    try:
+        hints = typing.get_type_hints(func, include_extras=True)
+    except Exception:  # hints that do not resolve (third-party forward refs): check names only
+        hints = {}
+    params: dict[str, inspect.Parameter] = {}
+    var_kw = False
+    for p in signature.parameters.values():
+        if p.kind is p.VAR_KEYWORD:
+            var_kw = True
+        elif p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name not in INJECTED[kind]:
+            params[p.name] = p
+    return params, hints, var_kw
+
+
+def _component(
+    ctx: _Context, path: KeyPath, value: Any, kind: str, reserved: dict[str, Any] | None = None
+) -> Component:
+    """``{type: name, **args}`` -> Component, args checked against the constructor."""
+    if isinstance(value, str):
+        value = {"type": value}
+    if not isinstance(value, dict):
+        ctx.fail(path, f"key {_dotted(path)!r} must be a mapping with a 'type' ({kind} name), got {yaml_type_name(value)}")
+    name = value.get("type")
+    if name is None:
+        ctx.fail(path, f"missing required key {_dotted(path + ('type',))!r} (the {kind} name; known: {', '.join(registry.names(kind))})")
+    if not isinstance(name, str) or name not in registry.names(kind):
+        ctx.fail(path + ("type",), f"key {_dotted(path + ('type',))!r}: {registry.unknown_name_message(kind, str(name))}")
+    params, hints, var_kw = component_parameters(kind, name)
+    args = {k: v for k, v in value.items() if k != "type" and k not in (reserved or {})}
+    for key in sorted(INJECTED[kind] & set(args)):
+        ctx.fail(path + (key,), f"key {_dotted(path + (key,))!r} is set by the engine, not by options")
+    if not var_kw:
+        valid = ["type", *params, *(reserved or {})]
+        _check_keys(ctx, path, args, valid, f"{kind} {name!r}")
+    checked: dict[str, Any] = {}
+    for pname, param in params.items():
+        if pname in args:
+            checked[pname] = _convert(ctx, path + (pname,), args[pname], hints.get(pname, Any))
+        elif param.default is inspect.Parameter.empty:
+            ctx.fail(path, f"missing required key {_dotted(path + (pname,))!r} for {kind} {name!r}")
+    checked.update({k: v for k, v in args.items() if k not in params})  # **kwargs pass-through
+    return Component(kind, name, checked, where=f"{ctx.source(path)}: {_dotted(path)}")
+
+
+def validate_section(ctx: _Context, path: KeyPath, value: Any, cls: type) -> Any:
+    """A mapping -> an instance of the section dataclass ``cls``."""
+    if not isinstance(value, dict):
+        ctx.fail(path, f"key {_dotted(path)!r} must be a mapping, got {yaml_type_name(value)}")
+    hints = typing.get_type_hints(cls, include_extras=True)
+    fields = [f for f in dataclasses.fields(cls) if f.init]
+    own = {f.name for f in fields}
+    flat = getattr(cls, "__component__", None)
+    kwargs: dict[str, Any] = {}
+    if flat:
+        comp_field, kind = flat
+        own.discard(comp_field)
+        reserved = {k: value[k] for k in own if k in value}
+        kwargs[comp_field] = _component(ctx, path, value, kind, reserved=dict.fromkeys(own))
+        value = reserved
+    else:
+        _check_keys(ctx, path, value, [f.name for f in fields], f"section {_dotted(path)!r}")
+    for f in fields:
+        if flat and f.name == flat[0]:
+            continue
+        if f.name in value:
+            kwargs[f.name] = _convert(ctx, path + (f.name,), value[f.name], hints[f.name])
+        elif f.default is _MISSING and f.default_factory is _MISSING:
+            ctx.fail(path, f"missing required key {_dotted(path + (f.name,))!r}")
+    return cls(**kwargs)
+
+
+def validate(tree: dict, origin: Origins, cls: type, default_source: str) -> Any:
+    """Validate a whole option tree (``cls`` = :class:`restore.config.schema.Options`)."""
+    return validate_section(_Context(origin, default_source), (), tree, cls)

@@ -1,0 +1,1 @@
+"""Training losses, chosen by name in options (see :mod:`restore.registry`)."""

@@ -1,0 +1,1 @@
+"""Learning-rate schedules, chosen by name in options (see :mod:`restore.registry`)."""

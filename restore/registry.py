@@ -1,0 +1,97 @@
+"""Name -> component lookup, lazy by construction.
+
+Option files pick architectures, datasets, losses, metrics, optimizers and schedulers by
+name. The table below maps each name to ``"module:attribute"``; the module is imported only
+when the name is first resolved, so ``import restore`` stays cheap and importing one
+architecture never drags in the others. Adding a component is one new file plus one line here
+(or a call to :func:`register` from user code).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from restore.errors import ConfigError
+from restore.utils.suggest import closest
+
+KINDS = ("arch", "dataset", "loss", "metric", "optimizer", "scheduler")
+
+_TABLE: dict[str, dict[str, str]] = {
+    "arch": {
+        "n2n_unet": "restore.archs.n2n_unet:N2NUNet",
+    },
+    "dataset": {
+        "paired_folder": "restore.data.paired_folder:PairedFolderDataset",
+        "synthetic_noise": "restore.data.synthetic_noise:SyntheticNoiseDataset",
+        "noisy_folder": "restore.data.noisy_folder:NoisyFolderDataset",
+        "shadow_folder": "restore.data.shadow_folder:ShadowDataset",
+        "sidd_blocks": "restore.data.sidd_blocks:SIDDBlocksDataset",
+    },
+    "loss": {
+        "l1": "restore.losses.pixel:L1Loss",
+        "l2": "restore.losses.pixel:L2Loss",
+        "charbonnier": "restore.losses.pixel:CharbonnierLoss",
+    },
+    "metric": {
+        "psnr": "restore.metrics.psnr:psnr",
+        "ssim": "restore.metrics.ssim:ssim",
+        "lpips": "restore.metrics.lpips_metric:LPIPSMetric",
+        "lab_mae": "restore.metrics.shadow:lab_mae",
+    },
+    "optimizer": {
+        "adam": "torch.optim:Adam",
+        "adamw": "torch.optim:AdamW",
+    },
+    "scheduler": {
+        "cosine": "restore.optim.schedulers:WarmupCosine",
+        "multistep": "restore.optim.schedulers:WarmupMultiStep",
+        "constant": "restore.optim.schedulers:WarmupConstant",
+    },
+}
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in _TABLE:
+        raise ValueError(f"unknown registry kind {kind!r}; kinds are {', '.join(KINDS)}")
+
+
+def names(kind: str) -> list[str]:
+    """Sorted names registered for ``kind``, without importing anything."""
+    _check_kind(kind)
+    return sorted(_TABLE[kind])
+
+
+def target(kind: str, name: str) -> str:
+    """The ``"module:attribute"`` string behind a name (no import)."""
+    _check_kind(kind)
+    try:
+        return _TABLE[kind][name]
+    except KeyError:
+        raise ConfigError(unknown_name_message(kind, name)) from None
+
+
+def unknown_name_message(kind: str, name: str) -> str:
+    known = names(kind)
+    match = closest(str(name), known)
+    hint = f"; did you mean {match!r}?" if match else ""
+    listing = ", ".join(known) if known else "none registered"
+    return f"unknown {kind} {name!r}{hint} (known: {listing})"
+
+
+def get(kind: str, name: str) -> Any:
+    """Import and return the component registered as ``name`` under ``kind``."""
+    module_name, _, attr = target(kind, name).partition(":")
+    module = importlib.import_module(module_name)
+    return getattr(module, attr)
+
+
+def register(kind: str, name: str, where: str) -> None:
+    """Add (or replace) an entry, e.g. ``register("arch", "mynet", "mypkg.mynet:MyNet")``.
+
+    Called explicitly by user code; nothing registers itself at import time.
+    """
+    _check_kind(kind)
+    if ":" not in where:
+        raise ValueError(f"registry target must look like 'module:attribute', got {where!r}")
+    _TABLE[kind][name] = where

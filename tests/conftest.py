@@ -1,0 +1,24 @@
+"""Shared fixtures: the real images in ../shared/data (skipped cleanly when absent)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def shared_data_dir() -> Path:
+    """../shared/data beside the checkout, or $RESTORE_SHARED_DATA."""
+    env = os.environ.get("RESTORE_SHARED_DATA")
+    return Path(env) if env else ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    path = shared_data_dir()
+    if not (path / "kodak24").is_dir():
+        pytest.skip(f"shared data not found at {path} (set RESTORE_SHARED_DATA)")
+    return path
