@@ -1,0 +1,156 @@
+"""What every dataset shares: sample keys, per-sample seeds and the image pipeline.
+
+Randomness contract
+-------------------
+``dataset[key]`` accepts ``index`` or ``(index, sample_seed)``. Every random choice of a sample
+(crop window, dihedral transform, noise level and noise) comes from ``torch.Generator`` objects
+seeded from the sample seed alone — never from a global RNG — so a sample is a pure function of
+``(index, sample_seed)`` and the dataset options.
+
+* ``(index, sample_seed)``: the engine's sampler supplies seeds from its own RNG, so training
+  resumes exactly and does not depend on the number of DataLoader workers.
+* plain ``index`` in ``val``/``test``: ``sample_seed = stable_seed(seed, name)`` — a SHA-256 of
+  the dataset ``seed`` and the sample ``name`` (not Python's salted ``hash``), so every run,
+  process and worker count sees identical degraded inputs, and adding or removing an image does
+  not change the others.
+* plain ``index`` in ``train``: drawn from torch's global RNG, which DataLoader seeds
+  differently in every worker, so each epoch sees fresh randomness.
+
+Independent streams (``"geometry"``, ``"noise"``) are derived from the sample seed so that,
+e.g., switching ``flip_rotate`` on does not change the noise of a sample.
+
+Names are the input's path relative to its root, without extension (``posix`` separators);
+they are unique within a set and are used for per-image CSV rows and output file names.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import numbers
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from restore.errors import ConfigError, DataError
+
+PHASES = ("train", "val", "test")
+_SEED_MASK = (1 << 63) - 1
+
+
+def stable_seed(*parts: object) -> int:
+    """A 63-bit seed from ``parts`` (joined by their ``str``); identical across runs/processes."""
+    text = "\x1f".join(str(p) for p in parts).encode("utf-8")
+    return int.from_bytes(hashlib.sha256(text).digest()[:8], "little") & _SEED_MASK
+
+
+def make_generator(sample_seed: int, stream: str) -> torch.Generator:
+    """A CPU generator for one named stream of one sample."""
+    g = torch.Generator()
+    g.manual_seed(stable_seed(sample_seed, stream))
+    return g
+
+
+def parse_key(key: Any, length: int) -> tuple[int, int | None]:
+    """``index`` or ``(index, seed)`` -> ``(non-negative index, seed or None)``."""
+    seed: int | None = None
+    if isinstance(key, (tuple, list)):
+        if len(key) != 2:
+            raise TypeError(f"dataset key must be an int or (index, seed), got {key!r}")
+        key, seed_value = key
+        if isinstance(seed_value, torch.Tensor):
+            seed_value = seed_value.item()
+        if isinstance(seed_value, bool) or not isinstance(seed_value, numbers.Integral):
+            raise TypeError(f"sample seed must be an int, got {seed_value!r}")
+        seed = int(seed_value) & _SEED_MASK
+    if isinstance(key, torch.Tensor):
+        key = key.item()
+    if isinstance(key, bool) or not isinstance(key, numbers.Integral):
+        raise TypeError(f"dataset index must be an int, got {key!r}")
+    index = int(key)
+    if index < 0:
+        index += length
+    if not 0 <= index < length:
+        raise IndexError(f"dataset index {key} out of range for {length} samples")
+    return index, seed
+
+
+def check_phase(phase: str) -> str:
+    if phase not in PHASES:
+        raise ConfigError(f"phase must be one of {', '.join(PHASES)}, got {phase!r}")
+    return phase
+
+
+def check_common(crop_size: int | None, channels: int, max_images: int | None) -> None:
+    """Validate the options every dataset shares (one-line ConfigError)."""
+    if crop_size is not None and crop_size <= 0:
+        raise ConfigError(f"crop_size must be a positive int or null, got {crop_size}")
+    if channels not in (1, 3):
+        raise ConfigError(f"channels must be 1 or 3, got {channels!r}")
+    if max_images is not None and max_images <= 0:
+        raise ConfigError(f"max_images must be a positive int or null, got {max_images}")
+
+
+def check_unique_names(names: Sequence[str], paths: Sequence[Path]) -> None:
+    """Names must be unique (two files differing only by extension would clash)."""
+    seen: dict[str, Path] = {}
+    for name, path in zip(names, paths):
+        if name in seen:
+            raise DataError(
+                f"two images share the name '{name}': '{seen[name]}' and '{path}'; "
+                "sample names must be unique within a set (remove or rename one)"
+            )
+        seen[name] = path
+
+
+class SeededDataset(Dataset):
+    """Base class: key parsing and sample-seed derivation; subclasses implement :meth:`load`.
+
+    Subclasses set ``self.names`` (one unique name per sample) in their constructor.
+    """
+
+    names: list[str]
+
+    def __init__(self, phase: str, seed: int) -> None:
+        self.phase = check_phase(phase)
+        self.seed = int(seed)
+        self.names = []
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def sample_seed(self, index: int) -> int:
+        """The seed used when ``__getitem__`` gets a plain index (see the module docstring)."""
+        if self.phase == "train":
+            return int(torch.randint(0, _SEED_MASK, (), dtype=torch.int64).item())
+        return stable_seed(self.seed, self.names[index])
+
+    def __getitem__(self, key: Any) -> dict[str, Any]:
+        index, seed = parse_key(key, len(self))
+        if seed is None:
+            seed = self.sample_seed(index)
+        return self.load(index, seed)
+
+    def load(self, index: int, sample_seed: int) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+def geometry(
+    arrays: list[np.ndarray],
+    paths: Sequence[object],
+    generator: torch.Generator,
+    crop_size: int | None,
+    flip_rotate: bool,
+    scales: Sequence[int] | None = None,
+) -> list[np.ndarray]:
+    """Random crop (if ``crop_size``) then random dihedral (if ``flip_rotate``), same for all."""
+    from restore.data.transforms import random_crop, random_dihedral
+
+    if crop_size is not None:
+        arrays = random_crop(arrays, crop_size, generator, scales, path=paths[0])
+    if flip_rotate:
+        arrays = random_dihedral(arrays, generator)
+    return arrays
