@@ -1,0 +1,1 @@
+"""Command-line interface: ``restore <subcommand>`` (see :mod:`restore.cli.main`)."""

@@ -1,0 +1,24 @@
+"""Benchmark a model on the test sets of an option file, each under its own protocol."""
+
+from __future__ import annotations
+
+import argparse
+
+from restore.cli.common import add_option_arguments, load_from_args, require
+from restore.cli.engine_pending import build_datasets, engine_missing
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_option_arguments(parser)
+    parser.add_argument("--weights", metavar="CKPT", help="weights to evaluate (default: path.pretrained)")
+    parser.add_argument("--check", action="store_true", help="validate the options and build the datasets, then stop")
+
+
+def run(args: argparse.Namespace) -> int:
+    options = load_from_args(args)
+    require(options, "network", "datasets.test", command="test")
+    build_datasets(options, ("test",))
+    if args.check:
+        print(f"{args.opt}: options and datasets are valid")
+        return 0
+    raise engine_missing("test")

@@ -1,0 +1,24 @@
+"""Train a model from an option file (single process, or many under torchrun)."""
+
+from __future__ import annotations
+
+import argparse
+
+from restore.cli.common import add_option_arguments, load_from_args, require
+from restore.cli.engine_pending import build_datasets, engine_missing
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_option_arguments(parser)
+    parser.add_argument("--resume", metavar="auto|PATH", help="continue from the run's latest checkpoint, or from PATH")
+    parser.add_argument("--check", action="store_true", help="validate the options and build the datasets, then stop")
+
+
+def run(args: argparse.Namespace) -> int:
+    options = load_from_args(args)
+    require(options, "network", "train", "datasets.train", command="train")
+    build_datasets(options, ("train", "val"))
+    if args.check:
+        print(f"{args.opt}: options and datasets are valid")
+        return 0
+    raise engine_missing("train")
