@@ -2,8 +2,8 @@
 
 md5s of the constructed arrays are checked: golden values are only asserted when the arrays are
 exactly the ones the spec measured (``Pair.golden``); otherwise tests fall back to independent
-computations. Set14's baboon here is 480x500 (md5 0cb5e6e0...), not BasicSR's 480x492 test
-image, so P1/P4 goldens are never used; baboon only serves independent cross-checks.
+computations. BasicSR's 480x492 baboon test image is the shared Set14 baboon (480x500) cut to
+its first 492 columns (md5-checked), so P1 and P4 are built from that crop.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ MD5 = {
     "P2": "5fc6e5309933b5cc15606acbff9c46a7",
     "P3": "74d6aafe508a44ec0f060188c9934db9",
     "baboon_basicsr": "65fe57f716c107bebf8cc53c5a0ab4e0",
+    "P1": "b5f494dc6553a9078f18b9b56d6f469b",
+    "P4": "d295f5eb993b26985284f4298ce2c2f1",
 }
 
 
@@ -70,8 +72,33 @@ def pair_p3(kodim07) -> Pair:
 
 
 @pytest.fixture(scope="session")
+def baboon_basicsr(shared_data) -> np.ndarray:
+    """BasicSR's baboon.png = Set14 baboon, first 492 columns."""
+    img = np.ascontiguousarray(load_rgb(shared_data / "set14" / "baboon.png")[:, :492])
+    if md5(img) != MD5["baboon_basicsr"]:
+        pytest.skip("set14/baboon.png differs from the image metrics.md §6 was measured on")
+    return img
+
+
+@pytest.fixture(scope="session")
+def pair_p1(baboon_basicsr) -> Pair:
+    """P1: baboon + N(0, 25^2) (one float64 draw, seed 0), rounded and clipped to uint8."""
+    noise = np.random.default_rng(0).normal(0, 25, baboon_basicsr.shape)
+    out = np.clip(np.rint(baboon_basicsr + noise), 0, 255).astype(np.uint8)
+    return Pair("P1", baboon_basicsr, out, md5(out) == MD5["P1"])
+
+
+@pytest.fixture(scope="session")
+def pair_p4(baboon_basicsr) -> Pair:
+    """P4: clip(baboon/255 + N(0, (10/255)^2), 0, 1) as float32 (seed 1), unquantised."""
+    noise = np.random.default_rng(1).normal(0, 10 / 255, baboon_basicsr.shape)
+    out = np.clip(baboon_basicsr / 255 + noise, 0, 1).astype(np.float32)
+    return Pair("P4", baboon_basicsr, out, md5(out) == MD5["P4"])
+
+
+@pytest.fixture(scope="session")
 def baboon_pair(shared_data) -> Pair:
-    """P1-style pair on the local Set14 baboon (not BasicSR's: never golden), cropped for speed."""
+    """A small P1-style pair (baboon crop) for fast independent cross-checks (no golden values)."""
     gt = load_rgb(shared_data / "set14" / "baboon.png")[:160, :200]
     rng = np.random.default_rng(0)
     out = np.clip(np.rint(gt + rng.normal(0, 25, gt.shape)), 0, 255).astype(np.uint8)
