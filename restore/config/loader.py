@@ -143,15 +143,58 @@ def read_option_file(path: str | Path, _stack: tuple[Path, ...] = ()) -> tuple[d
 
 
 def apply_overrides(tree: dict, origin: Origins, overrides: list[str] | tuple[str, ...]) -> tuple[dict, Origins]:
-    """Apply ``a.b.c=VALUE`` overrides (VALUE parsed as YAML) on top of a loaded tree."""
+    """Apply ``a.b.c=VALUE`` overrides (VALUE parsed as YAML) on top of a loaded tree.
+
+    Missing mappings on the way are created; a mapping VALUE merges deeply into a mapping like a
+    base file would; a numeric part indexes a list that is already there
+    (``--set train.losses.0.weight=0.5``).
+    """
+    tree, origin = copy.deepcopy(tree), dict(origin)
     for item in overrides:
         key, sep, raw = item.partition("=")
         key = key.strip()
-        if not sep or not key or any(not part for part in key.split(".")):
+        parts = key.split(".")
+        if not sep or not key or any(not part for part in parts):
             raise ConfigError(f"--set {item!r}: expected KEY.PATH=VALUE, e.g. --set train.total_iter=1000")
         value = parse_yaml_text(raw, f"--set {key}")
-        patch: dict = value
-        for part in reversed(key.split(".")):
-            patch = {part: patch}
-        tree, origin = merge(tree, origin, patch, {p: f"--set {key}" for p in key_paths(patch)})
+        label = f"--set {key}"
+
+        def drop_origins(prefix: KeyPath) -> None:
+            for stale in [p for p in origin if p[: len(prefix)] == prefix]:
+                del origin[stale]
+
+        node: Any = tree
+        for depth, part in enumerate(parts):
+            last = depth == len(parts) - 1
+            if isinstance(node, list):
+                slot: Any = _list_index(node, part, parts[: depth + 1], item)
+            else:
+                slot = part
+                if not last and not isinstance(node.get(part), (dict, list)):
+                    drop_origins(tuple(parts[: depth + 1]))
+                    node[part] = {}
+            if not last:
+                node = node[slot]
+                continue
+            old = node[slot] if isinstance(node, list) else node.get(slot)
+            if isinstance(old, dict) and isinstance(value, dict):
+                node[slot], _ = merge(old, {}, value, {})
+            else:
+                drop_origins(tuple(parts))
+                node[slot] = value
+        origin[tuple(parts)] = label
+        if isinstance(value, dict):
+            origin.update({tuple(parts) + p: label for p in key_paths(value)})
     return tree, origin
+
+
+def _list_index(items: list, part: str, path: list[str], item: str) -> int:
+    """``part`` as an index into ``items`` (an override that walks into a list)."""
+    try:
+        index = int(part)
+        items[index]
+    except (ValueError, IndexError):
+        raise ConfigError(
+            f"--set {item!r}: '{'.'.join(path)}' must index the list of {len(items)} items there (0..{len(items) - 1})"
+        ) from None
+    return index

@@ -16,6 +16,7 @@ Paths in option files are relative to the working directory (run from the projec
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -200,6 +201,13 @@ class Options:
     infer: Infer = field(default_factory=Infer)
     path: Paths = field(default_factory=Paths)
     source: ClassVar[str] = ""
+
+    def __post_init__(self) -> None:
+        # ``name`` becomes a folder (experiments/<name>, results/<name>): keep it one plain name.
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._+-]*", self.name):
+            raise ConfigError(
+                f"key 'name' must be a plain folder name (letters, digits, '.', '_', '+', '-'), got {self.name!r}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict in option-file form (components flattened back to ``type: ...``)."""

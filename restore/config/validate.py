@@ -190,7 +190,10 @@ def validate_section(ctx: _Context, path: KeyPath, value: Any, cls: type) -> Any
             kwargs[f.name] = _convert(ctx, path + (f.name,), value[f.name], hints[f.name])
         elif f.default is _MISSING and f.default_factory is _MISSING:
             ctx.fail(path, f"missing required key {_dotted(path + (f.name,))!r}")
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except ConfigError as exc:  # a check across keys in the section's __post_init__
+        ctx.fail(path, str(exc))
 
 
 def validate(tree: dict, origin: Origins, cls: type, default_source: str) -> Any:

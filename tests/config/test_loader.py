@@ -94,3 +94,14 @@ def test_malformed_override(bad):
 def test_exponent_without_dot_is_a_float(tmp_path):
     tree, _ = read_option_file(write(tmp_path / "f.yml", "lr: 2e-4\neps: 1E+3\nname: 1e\n"))
     assert tree == {"lr": 2e-4, "eps": 1000.0, "name": "1e"}
+
+
+def test_overrides_index_into_lists_and_merge_mappings():
+    tree = {"train": {"losses": [{"type": "l1", "weight": 1.0}, {"type": "l2"}]}, "x": {"a": 1, "b": 2}}
+    new, origin = apply_overrides(tree, {}, ["train.losses.1.weight=0.5", "x={b: 3, c: 4}", "train.losses.0=charbonnier"])
+    assert new["train"]["losses"] == ["charbonnier", {"type": "l2", "weight": 0.5}]
+    assert new["x"] == {"a": 1, "b": 3, "c": 4}
+    assert tree["train"]["losses"][1] == {"type": "l2"}  # the input is not modified
+    assert origin[("train", "losses", "1", "weight")] == "--set train.losses.1.weight"
+    with pytest.raises(ConfigError, match=r"'train\.losses\.5' must index the list of 2 items"):
+        apply_overrides(tree, {}, ["train.losses.5.weight=1"])

@@ -80,11 +80,12 @@ def test_valid_file_builds_typed_sections(tmp_path):
         (MINIMAL.replace("n_feature: 8", "n_features: 8"), r"unknown key 'network\.n_features' \(did you mean 'n_feature'\?\)"),
         (MINIMAL + "seed: [1]\n", r"key 'seed' must be int, got list"),
         (MINIMAL.replace("total_iter: 100", "total_iter: true"), r"must be int, got bool True"),
+        (MINIMAL.replace("name: exp", "name: ../elsewhere"), r"o\.yml: key 'name' must be a plain folder name"),
     ],
     ids=["unknown-section-key", "unknown-dataset-arg", "unknown-reserved-key", "missing-name",
          "misspelt-required", "missing-dataset-arg", "str-for-int", "float-for-int", "bad-literal",
          "unknown-arch", "unknown-loss", "unknown-protocol", "injected-arg", "unknown-arch-arg",
-         "list-for-int", "bool-for-int"],
+         "list-for-int", "bool-for-int", "name-with-path"],
 )
 def test_errors_name_key_file_and_suggestion(tmp_path, text, pattern):
     """Each error is one line naming the file, the dotted key and, where useful, a suggestion."""
