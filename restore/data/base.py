@@ -14,10 +14,22 @@ seeded from the sample seed alone — never from a global RNG — so a sample is
   process and worker count sees identical degraded inputs, and adding or removing an image does
   not change the others.
 * plain ``index`` in ``train``: drawn from torch's global RNG, which DataLoader seeds
-  differently in every worker, so each epoch sees fresh randomness.
+  differently in every worker, so each epoch sees fresh randomness. DataLoader derives those
+  worker seeds from the main process's RNG, which engines seed identically on every DDP rank,
+  so under an initialised ``torch.distributed`` the draw is mixed with the rank
+  (``stable_seed(drawn, "rank", rank)``); otherwise every rank would train on the same crops and
+  noise. Engines should still prefer passing ``(index, seed)`` keys with per-rank seeds: that
+  is the only form that resumes exactly.
 
 Independent streams (``"geometry"``, ``"noise"``) are derived from the sample seed so that,
 e.g., switching ``flip_rotate`` on does not change the noise of a sample.
+
+Checking files up front
+-----------------------
+``dataset.verify()`` reads every sample's file headers (not the pixels) and raises the
+one-line DataError that ``load()`` would raise for an empty or corrupt file or mismatched
+sizes, so ``--check`` and the engine can fail before training rather than inside a DataLoader
+worker. Subclasses describe a sample's files with :meth:`SeededDataset.sample_files`.
 
 Names are the input's path relative to its root, without extension (``posix`` separators);
 they are unique within a set and are used for per-image CSV rows and output file names.
@@ -78,6 +90,14 @@ def parse_key(key: Any, length: int) -> tuple[int, int | None]:
     return index, seed
 
 
+def distributed_rank() -> int | None:
+    """This process's rank under an initialised ``torch.distributed``, else None."""
+    dist = torch.distributed
+    if dist.is_available() and dist.is_initialized():
+        return int(dist.get_rank())
+    return None
+
+
 def check_phase(phase: str) -> str:
     if phase not in PHASES:
         raise ConfigError(f"phase must be one of {', '.join(PHASES)}, got {phase!r}")
@@ -113,6 +133,9 @@ class SeededDataset(Dataset):
     """
 
     names: list[str]
+    #: Options read by :meth:`SeededDataset.verify` (subclasses set them from their arguments).
+    scale: int = 1
+    crop_size: int | None = None
 
     def __init__(self, phase: str, seed: int) -> None:
         self.phase = check_phase(phase)
@@ -125,7 +148,9 @@ class SeededDataset(Dataset):
     def sample_seed(self, index: int) -> int:
         """The seed used when ``__getitem__`` gets a plain index (see the module docstring)."""
         if self.phase == "train":
-            return int(torch.randint(0, _SEED_MASK, (), dtype=torch.int64).item())
+            drawn = int(torch.randint(0, _SEED_MASK, (), dtype=torch.int64).item())
+            rank = distributed_rank()
+            return drawn if rank is None else stable_seed(drawn, "rank", rank)
         return stable_seed(self.seed, self.names[index])
 
     def __getitem__(self, key: Any) -> dict[str, Any]:
@@ -136,6 +161,49 @@ class SeededDataset(Dataset):
 
     def load(self, index: int, sample_seed: int) -> dict[str, Any]:
         raise NotImplementedError
+
+    def sample_files(self, index: int) -> dict[str, Path]:
+        """The image files sample ``index`` reads, by role: ``input`` first, then ``mask`` and/or
+        ``target``, in the order ``load()`` reads them (so :meth:`verify` fails like it)."""
+        raise NotImplementedError
+
+    def crop_input_size(self, height: int, width: int) -> tuple[int, int]:
+        """Input size as the random crop sees it (after any pre-processing such as TIP2018)."""
+        return height, width
+
+    def verify(self) -> int:
+        """Check every sample's files from their headers; return the number of samples checked.
+
+        Each file must be non-empty with a decodable header; a ``target`` must be ``scale``
+        times the input, a ``mask`` the input's size, and the input must hold ``crop_size``.
+        Raises the one-line DataError ``load()`` would raise. Pixels are not decoded, so a file
+        truncated after its header is only caught when loaded. Files shared by several samples
+        (``repeat``) are read once.
+        """
+        from restore.data.image_io import read_image_size
+        from restore.data.transforms import check_crop_size, check_mask_size, check_pair_size
+
+        sizes: dict[Path, tuple[int, int]] = {}
+
+        def size_of(path: Path) -> tuple[int, int]:
+            if path not in sizes:
+                sizes[path] = read_image_size(path)
+            return sizes[path]
+
+        for index in range(len(self)):
+            files = self.sample_files(index)
+            in_path = files["input"]
+            in_size = size_of(in_path)
+            for role, path in files.items():
+                if role == "mask":
+                    check_mask_size(in_size, in_path, size_of(path), path)
+                elif role == "target":
+                    check_pair_size(in_size, in_path, size_of(path), path, self.scale)
+                elif role != "input":
+                    raise ValueError(f"unknown file role {role!r} (input, mask or target)")
+            if self.crop_size is not None:
+                check_crop_size(*self.crop_input_size(*in_size), self.crop_size, in_path)
+        return len(self)
 
 
 def geometry(

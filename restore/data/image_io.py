@@ -11,7 +11,9 @@ Every image enters the project through :func:`read_image` and leaves through
 * channel rule (:func:`to_channels`): an alpha channel is **dropped** (RGBA -> RGB, grey+alpha ->
   grey, never composited); a grey image asked for as 3 channels is **replicated** into R = G = B;
   a colour image asked for as 1 channel becomes ITU-R BT.601 luma
-  (``0.299 R + 0.587 G + 0.114 B``, OpenCV's ``RGB2GRAY``, which is also PIL's ``convert("L")``);
+  (``0.299 R + 0.587 G + 0.114 B``) computed by OpenCV's ``RGB2GRAY`` with its fixed-point
+  rounding; PIL's ``convert("L")`` uses the same weights but rounds differently, so it can
+  differ by 1 on a few pixels;
 * every failure caused by the file (missing, empty, corrupt, unsupported) raises
   :class:`~restore.errors.DataError` with a one-line message that names the file.
 """
@@ -21,6 +23,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -56,14 +59,9 @@ def _decode(data: bytes) -> np.ndarray | None:
         logging.setLogLevel(level)
 
 
-def read_image(path: str | os.PathLike[str]) -> np.ndarray:
-    """Read an image file as stored: ``(H, W, C)`` uint8 or uint16, RGB(A) channel order.
-
-    ``C`` is 1 (grey), 3 (RGB) or 4 (RGBA); a 2-channel grey+alpha file keeps its 2 channels.
-    Bytes are read by Python and decoded by OpenCV (``IMREAD_UNCHANGED``), which also makes
-    non-ASCII paths work on every platform.
-    """
-    p = Path(path)
+def _check_image_path(p: Path) -> None:
+    """The checks made before reading any byte (shared by :func:`read_image` and
+    :func:`read_image_size`, so both report a bad path with the same message)."""
     if p.suffix.lower() not in IMAGE_EXTENSIONS:
         raise DataError(
             f"cannot read image '{p}': unsupported extension '{p.suffix}' (supported: {_supported()})"
@@ -72,6 +70,17 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
         raise DataError(f"cannot read image '{p}': no such file")
     if p.is_dir():
         raise DataError(f"cannot read image '{p}': it is a folder, not a file")
+
+
+def read_image(path: str | os.PathLike[str]) -> np.ndarray:
+    """Read an image file as stored: ``(H, W, C)`` uint8 or uint16, RGB(A) channel order.
+
+    ``C`` is 1 (grey), 3 (RGB) or 4 (RGBA); a 2-channel grey+alpha file keeps its 2 channels.
+    Bytes are read by Python and decoded by OpenCV (``IMREAD_UNCHANGED``), which also makes
+    non-ASCII paths work on every platform.
+    """
+    p = Path(path)
+    _check_image_path(p)
     try:
         data = p.read_bytes()
     except OSError as exc:
@@ -101,8 +110,48 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
     return np.ascontiguousarray(array)
 
 
+#: PIL modes whose header size we trust without decoding: the 8-bit and 16-bit layouts that
+#: :func:`read_image` accepts. Anything else (float ``F``, 32-bit ``I``, CMYK, ...) is decoded.
+_HEADER_MODES = frozenset({"1", "L", "LA", "La", "P", "PA", "RGB", "RGBA", "RGBa", "RGBX",
+                           "I;16", "I;16B", "I;16L", "I;16N"})
+
+
+def read_image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
+    """``(H, W)`` of an image file from its header, raising what :func:`read_image` would.
+
+    For checking a whole data set before training (``dataset.verify()``): PIL's ``Image.open``
+    parses only the header, so this costs a few kB of I/O per file instead of a full decode. A
+    file whose header PIL cannot parse (or whose pixel type we may not support) is decoded with
+    :func:`read_image`, so a corrupt file raises exactly the error that loading it would, and a
+    file only OpenCV understands is not rejected. A file truncated after a valid header passes.
+    """
+    from PIL import Image
+
+    p = Path(path)
+    _check_image_path(p)
+    try:
+        empty = p.stat().st_size == 0
+    except OSError as exc:
+        raise DataError(f"cannot read image '{p}': {exc.strerror or exc}") from None
+    if empty:
+        raise DataError(f"cannot read image '{p}': file is empty (0 bytes)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(p) as img:
+                width, height = img.size
+                mode = img.mode
+    except Exception:  # PIL raises many types for unreadable headers; let read_image judge
+        mode = None
+    if mode not in _HEADER_MODES:
+        height, width = read_image(p).shape[:2]
+    return int(height), int(width)
+
+
 def to_channels(array: np.ndarray, channels: int) -> np.ndarray:
     """Apply the channel rule: drop alpha, then replicate grey or take BT.601 luma.
+
+    Luma is OpenCV's ``RGB2GRAY`` (may differ by 1 from PIL's ``convert("L")`` on some pixels).
 
     ``array`` is ``(H, W, C)`` with C in 1..4 (or ``(H, W)``); the result is
     ``(H, W, channels)`` of the same dtype. Alpha is dropped, not composited, because restoration
@@ -189,13 +238,33 @@ def quantize(array: np.ndarray, bit_depth: int) -> np.ndarray:
     raise TypeError(f"cannot write an image of dtype {array.dtype}")
 
 
+def _current_umask() -> int:
+    """The process umask, read without changing it where possible (Linux ``/proc``).
+
+    Elsewhere ``os.umask`` must be set to read it; it is restored at once (a thread creating a
+    file in between would get the temporary value, an accepted risk on those platforms).
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    old = os.umask(0o022)
+    os.umask(old)
+    return old
+
+
 def write_image(path: str | os.PathLike[str], image: Any, bit_depth: int = 8) -> Path:
     """Write an RGB(A)/grey image atomically and return its path.
 
     ``image``: float tensor ``(C,H,W)`` / array ``(H,W,C)`` in ``[0,1]`` (quantised with
     round-half-to-even), or an integer array. The encoded bytes go to a temporary file in the
     destination folder, which is then renamed over ``path`` (``os.replace``), so a reader never
-    sees a half-written image, even if the process is killed. Parent folders are created.
+    sees a half-written image, even if the process is killed. Parent folders are created. The
+    file gets the permissions a plain ``open()`` would give (``0o666`` minus the umask), not
+    ``mkstemp``'s private ``0o600``, so other users/services can read results.
     """
     p = Path(path)
     ext = p.suffix.lower()
@@ -226,6 +295,7 @@ def write_image(path: str | os.PathLike[str], image: Any, bit_depth: int = 8) ->
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(encoded.tobytes())
+        os.chmod(tmp, 0o666 & ~_current_umask())  # mkstemp makes 0600; give what open() would
         os.replace(tmp, p)
     except OSError as exc:
         try:
@@ -243,29 +313,56 @@ def list_images(folder: str | os.PathLike[str], recursive: bool = True) -> list[
     ``Thumbs.db``) are ignored, as are hidden files and folders (names starting with ``.``,
     e.g. our own temporary files). Plain (not natural) sort order matches ``sorted()`` in the
     reference scripts and MATLAB's ``dir``, which matters for by-position pairing.
+
+    Symbolic links are followed, but a folder reached twice (a link cycle or a second link to
+    the same folder) is listed once, at its first path in sorted walk order. A folder that
+    cannot be read raises a one-line DataError naming it rather than being skipped silently.
     """
     root = Path(folder)
-    if not root.exists():
-        raise DataError(f"image folder '{root}' does not exist")
-    if not root.is_dir():
-        raise DataError(f"image folder '{root}' is a file, not a folder")
-    found: list[tuple[str, Path]] = []
-    if recursive:
-        for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
-            dirnames[:] = [d for d in dirnames if not d.startswith(".")]
-            for name in filenames:
-                if not name.startswith(".") and is_image_file(name):
-                    full = Path(dirpath) / name
-                    found.append((full.relative_to(root).as_posix(), full))
-    else:
-        for entry in root.iterdir():
-            if not entry.name.startswith(".") and is_image_file(entry.name) and entry.is_file():
-                found.append((entry.name, entry))
+    try:
+        if not root.exists():
+            raise DataError(f"image folder '{root}' does not exist")
+        if not root.is_dir():
+            raise DataError(f"image folder '{root}' is a file, not a folder")
+        found = _walk_images(root) if recursive else _list_images_flat(root)
+    except OSError as exc:
+        where = exc.filename if exc.filename is not None else root
+        raise DataError(f"cannot list image folder '{where}': {exc.strerror or exc}") from None
     if not found:
         where = "" if recursive else " (not searching subfolders)"
         raise DataError(f"no images found in folder '{root}'{where}; extensions read: {_supported()}")
     found.sort(key=lambda item: item[0])
     return [path for _, path in found]
+
+
+def _raise_walk_error(exc: OSError) -> None:
+    raise exc  # os.walk would otherwise skip the folder silently; list_images reports it
+
+
+def _walk_images(root: Path) -> list[tuple[str, Path]]:
+    """``(relative posix path, path)`` of image files under ``root``, each folder visited once."""
+    found: list[tuple[str, Path]] = []
+    seen: set[tuple[int, int]] = set()
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True, onerror=_raise_walk_error):
+        st = os.stat(dirpath)
+        if (st.st_dev, st.st_ino) in seen:
+            dirnames[:] = []
+            continue
+        seen.add((st.st_dev, st.st_ino))
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in filenames:
+            if not name.startswith(".") and is_image_file(name):
+                full = Path(dirpath) / name
+                found.append((full.relative_to(root).as_posix(), full))
+    return found
+
+
+def _list_images_flat(root: Path) -> list[tuple[str, Path]]:
+    return [
+        (entry.name, entry)
+        for entry in root.iterdir()
+        if not entry.name.startswith(".") and is_image_file(entry.name) and entry.is_file()
+    ]
 
 
 def filter_names(paths: list[Path], pattern: str | None, folder: str | os.PathLike[str], option: str) -> list[Path]:

@@ -42,6 +42,9 @@ class NoisyFolderDataset(SeededDataset):
         self.names = [strip_image_ext(p.relative_to(self.root).as_posix()) for p in images]
         check_unique_names(self.names, images)
 
+    def sample_files(self, index: int) -> dict[str, Path]:
+        return {"input": self.images[index]}
+
     def load(self, index: int, sample_seed: int) -> dict[str, Any]:
         path = self.images[index]
         x = to_channels(read_image(path), self.channels)

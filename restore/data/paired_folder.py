@@ -25,7 +25,7 @@ from restore.data.base import (
 )
 from restore.data.image_io import filter_names, image_to_tensor, list_images, read_image, to_channels
 from restore.data.pairing import Pairing, pair_files, strip_image_ext
-from restore.data.transforms import check_pair_size, tip2018_preprocess
+from restore.data.transforms import TIP2018_SIZE, check_pair_size, tip2018_preprocess
 from restore.errors import ConfigError
 
 
@@ -87,6 +87,16 @@ class PairedFolderDataset(SeededDataset):
         self.pairs = pairs
         self.names = [strip_image_ext(i.relative_to(self.input_dir).as_posix()) for i, _ in pairs]
         check_unique_names(self.names, [i for i, _ in pairs])
+
+    def sample_files(self, index: int) -> dict[str, Path]:
+        in_path, t_path = self.pairs[index]
+        return {"input": in_path, "target": t_path}
+
+    def crop_input_size(self, height: int, width: int) -> tuple[int, int]:
+        """TIP2018 resizes to 256x256 before the crop (sizes must match before that, as in load)."""
+        if self.preprocess == "tip2018":
+            return TIP2018_SIZE, TIP2018_SIZE
+        return height, width
 
     def load(self, index: int, sample_seed: int) -> dict[str, Any]:
         in_path, t_path = self.pairs[index]

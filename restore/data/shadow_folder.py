@@ -3,8 +3,11 @@
 Sample: ``{"input": (3,H,W), "mask": (1,H,W), "target": (3,H,W) (only with a target),
 "name", "input_path", "mask_path", "target_path"}``, float32. The mask is the raw file value
 divided by 255 (65535 for 16-bit), **not binarised** — the model/evaluator applies its own
-threshold (LAB-Net: ``> 0.9`` at test, ``> 0.5`` in training). A 3-channel mask becomes grey by
-BT.601 luma, an alpha channel is dropped (:func:`restore.data.image_io.to_channels`). Crop and
+threshold (LAB-Net: ``> 0.9`` at test, ``> 0.5`` in training). Exception: an 8-bit mask file
+whose maximum is 1 (stored as 0/1) is multiplied by 255 first, so it reads as {0, 1} like a
+0/255 mask; read as 1/255 it would be "no shadow" to those thresholds but "shadow" to an
+evaluator testing ``!= 0``. An all-zero mask (no shadow) stays zero. A 3-channel mask becomes
+grey by BT.601 luma, an alpha channel is dropped (:func:`restore.data.image_io.to_channels`). Crop and
 dihedral transforms are applied identically to image, mask and target; seeding as in
 :mod:`restore.data.base`.
 
@@ -25,6 +28,8 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, Literal
+
+import numpy as np
 
 from restore.data.base import SeededDataset, check_common, check_unique_names, geometry, make_generator
 from restore.data.image_io import image_to_tensor, list_images, read_image, to_channels
@@ -50,6 +55,16 @@ def find_split_root(root: Path, split: str, first: str) -> Path:
         f"shadow data: neither '{root / first}' nor '{root / split / first}' is a folder "
         f"(layout expects <root>/{first} or <root>/{split}/{first})"
     )
+
+
+def read_mask(path: Path) -> np.ndarray:
+    """A mask file as ``(H, W, 1)`` in its stored dtype, an 8-bit 0/1 mask rescaled to 0/255."""
+    raw = read_image(path)
+    if raw.shape[2] in (2, 4):
+        raw = raw[:, :, :-1]  # drop alpha first: its 255 must not hide a 0/1 mask
+    if raw.dtype == np.uint8 and int(raw.max()) == 1:
+        raw = raw * np.uint8(255)
+    return to_channels(raw, 1)
 
 
 class ShadowDataset(SeededDataset):
@@ -136,10 +151,18 @@ class ShadowDataset(SeededDataset):
         self.names = [strip_image_ext(i.relative_to(img).as_posix()) for i, _, _ in records]
         check_unique_names(self.names, [i for i, _, _ in records])
 
+    def sample_files(self, index: int) -> dict[str, Path]:
+        """Image, mask, then target (the order load() reads them); a 0/1 mask passes verify()."""
+        in_path, m_path, t_path = self.records[index]
+        files = {"input": in_path, "mask": m_path}
+        if t_path is not None:
+            files["target"] = t_path
+        return files
+
     def load(self, index: int, sample_seed: int) -> dict[str, Any]:
         in_path, m_path, t_path = self.records[index]
         x = to_channels(read_image(in_path), self.channels)
-        m = to_channels(read_image(m_path), 1)
+        m = read_mask(m_path)
         check_mask_size(x, in_path, m, m_path)
         arrays, paths = [x, m], [in_path, m_path]
         if t_path is not None:

@@ -96,6 +96,16 @@ class SIDDBlocksDataset(SeededDataset):
             self.index = self.index[:max_images]
         self.names = [f"{i:04d}_{b:02d}" for i, b in self.index]
 
+    def verify(self) -> int:
+        """The arrays were loaded and checked by the constructor; only the crop size is left."""
+        if self.crop_size is not None and len(self):
+            from restore.data.transforms import check_crop_size
+
+            i, b = self.index[0]
+            h, w = self.noisy.shape[2:4]
+            check_crop_size(h, w, self.crop_size, f"{self.noisy_mat}[{i}, {b}]")
+        return len(self)
+
     def load(self, index: int, sample_seed: int) -> dict[str, Any]:
         i, b = self.index[index]
         arrays = [np.ascontiguousarray(self.noisy[i, b])]

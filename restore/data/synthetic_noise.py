@@ -70,6 +70,9 @@ class SyntheticNoiseDataset(SeededDataset):
         else:
             self.names = [f"{n}#{k}" for k in range(repeat) for n in base]
 
+    def sample_files(self, index: int) -> dict[str, Path]:
+        return {"input": self.images[index % len(self.images)]}
+
     def load(self, index: int, sample_seed: int) -> dict[str, Any]:
         path = self.images[index % len(self.images)]
         clean = to_channels(read_image(path), self.channels)

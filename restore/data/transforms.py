@@ -18,8 +18,19 @@ import torch
 from restore.errors import DataError
 
 
-def _size(array: np.ndarray) -> str:
-    return f"{array.shape[1]}x{array.shape[0]}"
+#: An image array ``(H, W, ...)`` or just its ``(H, W)`` (as read from a header by ``verify()``).
+ArrayOrHW = np.ndarray | tuple[int, int]
+
+
+def _hw(image: ArrayOrHW) -> tuple[int, int]:
+    if isinstance(image, np.ndarray):
+        return int(image.shape[0]), int(image.shape[1])
+    return int(image[0]), int(image[1])
+
+
+def _size(image: ArrayOrHW) -> str:
+    h, w = _hw(image)
+    return f"{w}x{h}"
 
 
 def randint(generator: torch.Generator, low: int, high: int) -> int:
@@ -28,14 +39,15 @@ def randint(generator: torch.Generator, low: int, high: int) -> int:
 
 
 def check_pair_size(
-    first: np.ndarray, first_path: object, second: np.ndarray, second_path: object, scale: int = 1
+    first: ArrayOrHW, first_path: object, second: ArrayOrHW, second_path: object, scale: int = 1
 ) -> None:
     """Raise DataError unless ``second`` is ``scale`` times ``first`` in both dimensions.
 
-    Used for input/target pairs ("a pair whose sizes differ"); sizes are written WxH.
+    Used for input/target pairs ("a pair whose sizes differ"); sizes are written WxH. Takes
+    arrays or ``(H, W)`` tuples so that ``verify()`` raises the very message ``load()`` would.
     """
-    h, w = first.shape[:2]
-    if second.shape[:2] != (h * scale, w * scale):
+    h, w = _hw(first)
+    if _hw(second) != (h * scale, w * scale):
         want = f"{w * scale}x{h * scale}"
         extra = f" ({scale}x the input)" if scale != 1 else ""
         raise DataError(
@@ -44,12 +56,21 @@ def check_pair_size(
         )
 
 
-def check_mask_size(image: np.ndarray, image_path: object, mask: np.ndarray, mask_path: object) -> None:
-    """Raise DataError unless the mask has the image's height and width."""
-    if mask.shape[:2] != image.shape[:2]:
+def check_mask_size(image: ArrayOrHW, image_path: object, mask: ArrayOrHW, mask_path: object) -> None:
+    """Raise DataError unless the mask has the image's height and width (arrays or ``(H, W)``)."""
+    if _hw(mask) != _hw(image):
         raise DataError(
             f"mask '{mask_path}' is {_size(mask)} (WxH) but its image '{image_path}' is "
             f"{_size(image)}; a mask must have the size of its image"
+        )
+
+
+def check_crop_size(height: int, width: int, size: int, path: object = "image") -> None:
+    """Raise DataError if a ``size x size`` crop does not fit in a ``height x width`` image."""
+    if height < size or width < size:
+        raise DataError(
+            f"image '{path}' is {width}x{height} (WxH), smaller than crop_size {size}; "
+            "remove it or lower crop_size"
         )
 
 
@@ -57,11 +78,7 @@ def random_crop_window(
     height: int, width: int, size: int, generator: torch.Generator, path: object = "image"
 ) -> tuple[int, int]:
     """Top-left corner ``(top, left)`` of a uniformly placed ``size x size`` window."""
-    if height < size or width < size:
-        raise DataError(
-            f"image '{path}' is {width}x{height} (WxH), smaller than crop_size {size}; "
-            "remove it or lower crop_size"
-        )
+    check_crop_size(height, width, size, path)
     top = randint(generator, 0, height - size + 1)
     left = randint(generator, 0, width - size + 1)
     return top, left

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import stat
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
 import torch
 from data_helpers import assert_one_line, random_rgb, save_rgb
 
+from restore.data import image_io
 from restore.data.image_io import (
     filter_names,
     image_to_tensor,
@@ -109,6 +114,20 @@ def test_colour_to_grey_is_bt601_luma(rng):
     expected = 0.299 * rgb[..., 0] + 0.587 * rgb[..., 1] + 0.114 * rgb[..., 2]
     assert grey.shape == (8, 8, 1)
     assert np.abs(grey[..., 0] - expected).max() <= 0.51
+
+
+def test_grey_is_opencv_rounding_not_pil(rng):
+    """The documented rule: OpenCV's RGB2GRAY exactly; PIL's convert("L") may differ by 1."""
+    from PIL import Image
+
+    rgb = rng.integers(0, 256, size=(64, 64, 3), dtype=np.uint8)
+    grey = to_channels(rgb, 1)[..., 0]
+    np.testing.assert_array_equal(grey, cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
+    pil = np.asarray(Image.fromarray(rgb).convert("L"))
+    diff = np.abs(grey.astype(int) - pil.astype(int))
+    assert diff.max() == 1  # not equal, as the docstring used to claim, but within 1
+    doc = image_io.__doc__ + (to_channels.__doc__ or "")
+    assert "which is also PIL" not in doc and "differ by 1" in doc
 
 
 def test_grey_alpha_drops_alpha():
@@ -218,3 +237,79 @@ def test_filter_names(tmp_path):
     with pytest.raises(DataError) as e:
         filter_names(paths, "*noisy*", tmp_path, "input_pattern")  # case-sensitive
     assert_one_line(e, str(tmp_path), "input_pattern")
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o002, 0o077])
+def test_written_files_get_umask_permissions(tmp_path, rng, umask):
+    """Not mkstemp's private 0600: what open() would create under the process umask."""
+    old = os.umask(umask)
+    try:
+        out = write_image(tmp_path / "x.png", random_rgb(rng, 4, 4))
+        assert stat.S_IMODE(out.stat().st_mode) == 0o666 & ~umask
+        write_image(out, random_rgb(rng, 4, 4))  # overwriting too
+        assert stat.S_IMODE(out.stat().st_mode) == 0o666 & ~umask
+        assert os.umask(umask) == umask  # the writer left the umask as it was
+    finally:
+        os.umask(old)
+
+
+def test_umask_without_proc(monkeypatch):
+    """Where /proc is missing the umask is read by setting it, and restored at once."""
+    import builtins
+
+    real_open = builtins.open
+
+    def no_proc(path, *args, **kwargs):
+        if str(path).startswith("/proc/"):
+            raise FileNotFoundError(2, "No such file or directory", path)
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", no_proc)
+    old = os.umask(0o027)
+    try:
+        assert image_io._current_umask() == 0o027
+        assert os.umask(0o027) == 0o027
+    finally:
+        os.umask(old)
+
+
+def test_list_images_symlink_cycle_lists_each_file_once(tmp_path, rng):
+    img = random_rgb(rng, 2, 2)
+    cycle = tmp_path / "cycle"
+    save_rgb(cycle / "a" / "x.png", img)
+    save_rgb(cycle / "b" / "y.png", img)
+    (cycle / "a" / "loop").symlink_to(cycle, target_is_directory=True)  # a/loop -> root
+    assert [p.relative_to(cycle).as_posix() for p in list_images(cycle)] == ["a/x.png", "b/y.png"]
+    alias = tmp_path / "alias"
+    save_rgb(alias / "a" / "x.png", img)
+    (alias / "c").symlink_to(alias / "a", target_is_directory=True)  # a second name for a
+    (alias / "a" / "self").symlink_to(alias / "a", target_is_directory=True)
+    assert [p.relative_to(alias).as_posix() for p in list_images(alias)] == ["a/x.png"]
+
+
+def test_list_images_unreadable_subfolder(tmp_path, rng, monkeypatch):
+    """Tests run as root (chmod does not stop reads), so the refusal is simulated."""
+    save_rgb(tmp_path / "ok" / "x.png", random_rgb(rng, 2, 2))
+    save_rgb(tmp_path / "locked" / "y.png", random_rgb(rng, 2, 2))
+    real_scandir = os.scandir
+
+    def scandir(path="."):
+        if Path(path).name == "locked":
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    with pytest.raises(DataError) as e:  # os.walk used to skip it silently
+        list_images(tmp_path)
+    assert_one_line(e, str(tmp_path / "locked"), "Permission denied")
+
+
+def test_list_images_unreadable_folder_flat(tmp_path, monkeypatch):
+    def iterdir(self):  # like the real one, fails when iterated
+        raise PermissionError(13, "Permission denied", str(self))
+        yield
+
+    monkeypatch.setattr(Path, "iterdir", iterdir)
+    with pytest.raises(DataError) as e:  # was a bare PermissionError
+        list_images(tmp_path, recursive=False)
+    assert_one_line(e, str(tmp_path), "Permission denied")

@@ -82,3 +82,42 @@ def test_constructor_is_a_typed_option_schema(name):
     # keys owned by the evaluation-set section must not be shadowed by dataset arguments
     assert not set(by_name) & {"type", "protocol", "metrics", "crop_border", "batch_size", "num_workers",
                                "save_images"}
+
+
+def fake_rank(monkeypatch, rank: int | None) -> None:
+    """Pretend torch.distributed is initialised with this rank (None: not distributed)."""
+    monkeypatch.setattr(torch.distributed, "is_available", lambda: True)
+    monkeypatch.setattr(torch.distributed, "is_initialized", lambda: rank is not None)
+    monkeypatch.setattr(torch.distributed, "get_rank", lambda *a, **k: rank)
+
+
+def train_draws(monkeypatch, ds, rank):
+    """What one rank sees after the engine seeds torch identically on every rank."""
+    fake_rank(monkeypatch, rank)
+    torch.manual_seed(1234)
+    seeds = [ds.sample_seed(0) for _ in range(3)]
+    torch.manual_seed(1234)
+    noisy = ds[0]["input"]
+    return seeds, noisy
+
+
+def test_train_seeds_differ_across_ddp_ranks(tmp_path, monkeypatch):
+    from data_helpers import save_rgb
+
+    from restore.data.synthetic_noise import SyntheticNoiseDataset
+
+    save_rgb(tmp_path / "a.png", torch.zeros(8, 8, 3, dtype=torch.uint8).numpy())
+    ds = SyntheticNoiseDataset(str(tmp_path), noise="gauss25", phase="train")
+    seeds0, noisy0 = train_draws(monkeypatch, ds, 0)
+    seeds1, noisy1 = train_draws(monkeypatch, ds, 1)
+    assert not set(seeds0) & set(seeds1)
+    assert not torch.equal(noisy0, noisy1)
+    again0, noisy0_again = train_draws(monkeypatch, ds, 0)
+    assert again0 == seeds0 and torch.equal(noisy0, noisy0_again)
+    # without torch.distributed the draw is used as is; val/test seeds never depend on the rank
+    plain, _ = train_draws(monkeypatch, ds, None)
+    torch.manual_seed(1234)
+    assert plain[0] == int(torch.randint(0, 2**63 - 1, (), dtype=torch.int64).item())
+    val = SyntheticNoiseDataset(str(tmp_path), noise="gauss25", phase="val")
+    fake_rank(monkeypatch, 1)
+    assert val.sample_seed(0) == stable_seed(0, "a")

@@ -72,6 +72,27 @@ def test_mask_is_raw_over_255_and_rgb_masks_become_grey(tmp_path, rng):
     assert torch.allclose(s["mask"][0], torch.from_numpy(soft).float() / 255)
 
 
+@pytest.mark.parametrize("channels", [1, 3, 4])
+def test_01_mask_reads_like_0_255(tmp_path, rng, channels):
+    """A mask stored as 0/1 is not 1/255 (LAB-Net's > 0.5 would see no shadow at all)."""
+    img = random_rgb(rng, H, W)
+    binary = (img[:, :, 0] > 100).astype(np.uint8)
+    stored = binary if channels == 1 else np.repeat(binary[:, :, None], 3, axis=2)
+    if channels == 4:
+        stored = np.concatenate([stored, np.full((H, W, 1), 255, np.uint8)], axis=2)  # opaque alpha
+    save_rgb(tmp_path / "A" / "x.png", img)
+    save_rgb(tmp_path / "B" / "x.png", stored)
+    save_rgb(tmp_path / "A" / "y.png", img)
+    save_rgb(tmp_path / "B" / "y.png", np.zeros((H, W), np.uint8))  # all zero: no shadow, stays 0
+    ds = ShadowDataset(image_dir=str(tmp_path / "A"), mask_dir=str(tmp_path / "B"), with_target=False)
+    assert ds.verify() == 2
+    assert torch.equal(ds[0]["mask"][0], torch.from_numpy(binary).float())
+    assert float(ds[1]["mask"].max()) == 0.0
+    # a soft mask whose maximum is above 1 keeps its raw / 255 values
+    save_rgb(tmp_path / "B" / "x.png", binary * 2)
+    assert torch.allclose(ds[0]["mask"][0], torch.from_numpy(binary * 2).float() / 255)
+
+
 def test_srd_layout_free_suffix_and_separate_masks(tmp_path, rng):
     root = tmp_path / "SRD" / "test"
     masks = tmp_path / "SRD_masks" / "test"
