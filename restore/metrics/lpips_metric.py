@@ -24,6 +24,8 @@ from restore.errors import MissingWeightsError
 ENV_VAR = "RESTORE_LPIPS_BACKBONE"
 # torchvision's checkpoint file names (AlexNet_Weights / VGG16_Weights .IMAGENET1K_V1).
 BACKBONE_FILES = {"alex": "alexnet-owt-7be5be79.pth", "vgg": "vgg16-397923af.pth"}
+# Smallest image side the backbone accepts (smaller ones pool to a 0x0 feature map).
+MIN_SIZE = {"alex": 31, "vgg": 16}
 
 
 def backbone_file(net: str, backbone_path: str | os.PathLike | None = None) -> Path:
@@ -53,12 +55,12 @@ class LPIPSMetric:
                 f"LPIPS {net} backbone weights not found: put torchvision's {BACKBONE_FILES[net]} at {path} "
                 f"(or set {ENV_VAR}=/path/to/{BACKBONE_FILES[net]}); nothing is downloaded"
             )
+        state = _read_checkpoint(path, net)  # before building the net: a bad file fails fast
         import lpips  # lazy: pulls in torchvision
 
         with warnings.catch_warnings():  # torchvision's 'pretrained' deprecation chatter
             warnings.simplefilter("ignore")
             model = lpips.LPIPS(net=net, pretrained=True, pnet_rand=True, verbose=False)
-        state = torch.load(path, map_location="cpu", weights_only=True)
         _load_backbone(model.net, state, path)
         self.net = net
         self.backbone_path = path
@@ -78,6 +80,27 @@ class LPIPSMetric:
         return self.model(x, y).flatten(1).sum(1).to(torch.float64)
 
 
+def _read_checkpoint(path: Path, net: str) -> dict[str, Tensor]:
+    """``torch.load`` the backbone file; a truncated, empty or foreign file is a MissingWeightsError
+    (one line naming it), not an unpickling traceback."""
+    problem = None
+    try:
+        if path.stat().st_size == 0:
+            problem = "empty file"
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            if not isinstance(state, dict):
+                problem = f"holds a {type(state).__name__}, not a state dict"
+    except Exception as err:  # UnpicklingError, EOFError, RuntimeError (zip reader), OSError, ...
+        text = " ".join(str(err).split()).split(". ")[0][:120]  # first sentence: torch's are paragraphs
+        problem = f"{type(err).__name__}: {text}" if text else type(err).__name__
+    if problem is not None:
+        raise MissingWeightsError(
+            f"{path}: not a readable PyTorch checkpoint of torchvision's {BACKBONE_FILES[net]} ({problem})"
+        )
+    return state
+
+
 def _load_backbone(backbone: torch.nn.Module, state: dict[str, Tensor], path: Path) -> None:
     """Copy torchvision ``features.<i>.*`` tensors into lpips' ``slice<k>.<i>.*`` modules."""
     loaded = 0
@@ -87,11 +110,11 @@ def _load_backbone(backbone: torch.nn.Module, state: dict[str, Tensor], path: Pa
                 key = f"features.{idx}.{pname}"
                 if key not in state:
                     raise MissingWeightsError(f"{path} is not a torchvision checkpoint for this LPIPS net (no {key})")
-                if state[key].shape != param.shape:
-                    raise MissingWeightsError(
-                        f"{path}: {key} has shape {tuple(state[key].shape)}, expected {tuple(param.shape)}"
-                    )
-                param.data.copy_(state[key])
+                value = state[key]
+                if not isinstance(value, Tensor) or value.shape != param.shape:
+                    got = tuple(value.shape) if isinstance(value, Tensor) else type(value).__name__
+                    raise MissingWeightsError(f"{path}: {key} is {got}, expected a tensor of shape {tuple(param.shape)}")
+                param.data.copy_(value)
                 loaded += 1
     if loaded == 0:
         raise MissingWeightsError(f"{path}: no backbone parameters matched")

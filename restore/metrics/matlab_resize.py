@@ -13,12 +13,18 @@ What MATLAB does, and this module reproduces:
   tie), and for uint8 input every pass returns uint8 (rounded half away from zero, saturated),
   so a uint8 mask is rounded between the two passes.
 
-Per axis the weights are a dense ``(out, in)`` matrix, so each pass is one float64 matmul.
+Per axis the weights are banded: output pixel ``i`` reads the ``K`` consecutive input pixels
+``index[i, :]`` (mirrored taps folded in; ``K`` is about 6, or 4/scale + 2 when shrinking), applied
+as a sparse CSR x dense product per image plane: O(output x K) work and no ``(out, in)`` matrix.
+The former dense matmul was O(output x in): a 3000x4000 float64 GT resized by a few pixels
+(family B) took 6.1 s on 2 cores, 1.3 s banded. Rows are summed in index order, deterministic for
+any thread count; exact uint8 ties (k + 0.5 with rational scales) are decided by that last-ulp order.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 
 import torch
 from torch import Tensor
@@ -41,20 +47,22 @@ def box(x: Tensor) -> Tensor:
     return ((x >= -0.5) & (x < 0.5)).to(x.dtype)
 
 
-def resize_matrix(
+def resize_weights(
     in_len: int,
     out_len: int,
     *,
     scale: float | None = None,
     antialias: bool = True,
     method: str = "bicubic",
-) -> Tensor:
-    """Dense ``(out_len, in_len)`` float64 matrix of MATLAB's weights along one axis.
+) -> tuple[Tensor, Tensor]:
+    """MATLAB's weights along one axis in banded form: ``(index, weight)``, both ``(out_len, K)``.
 
+    Output pixel ``i`` is ``sum_k weight[i, k] * input[index[i, k]]`` (0-based, consecutive indices;
+    slots past the last pixel repeat it with weight 0). Taps that mirror onto the same pixel are
+    summed in tap order, so the non-zero weights are exactly MATLAB's (and :func:`resize_matrix`'s).
     ``scale`` defaults to ``out_len / in_len`` (MATLAB when an output size is given).
     ``method``: 'bicubic' (antialiased when shrinking unless ``antialias=False``) or 'nearest'
-    (MATLAB's box kernel, never antialiased). Rows sum to 1; symmetric edge handling is folded
-    into the matrix.
+    (MATLAB's box kernel, never antialiased). Rows sum to 1.
     """
     if in_len < 1 or out_len < 1:
         raise ValueError(f"sizes must be positive, got {in_len} -> {out_len}")
@@ -81,9 +89,54 @@ def resize_matrix(
     period = 2 * in_len
     m = torch.remainder(idx.long() - 1, period)
     m = torch.where(m < in_len, m, period - 1 - m)
-    mat = torch.zeros(out_len, in_len, dtype=torch.float64)
-    mat.scatter_add_(1, m, w)
-    return mat
+    # a run of consecutive taps mirrors onto a run of consecutive pixels: fold it into [lo, lo + K)
+    lo = m.min(dim=1).values
+    k = int((m.max(dim=1).values - lo).max()) + 1
+    weight = torch.zeros(out_len, k, dtype=torch.float64).scatter_add_(1, m - lo[:, None], w)
+    index = (lo[:, None] + torch.arange(k)[None, :]).clamp_(max=in_len - 1)
+    return index, weight
+
+
+def resize_matrix(
+    in_len: int,
+    out_len: int,
+    *,
+    scale: float | None = None,
+    antialias: bool = True,
+    method: str = "bicubic",
+) -> Tensor:
+    """Dense ``(out_len, in_len)`` float64 matrix of :func:`resize_weights` (for inspection and tests;
+    :func:`imresize` applies the banded form). Rows sum to 1; symmetric edges are folded in."""
+    index, weight = resize_weights(in_len, out_len, scale=scale, antialias=antialias, method=method)
+    return torch.zeros(out_len, in_len, dtype=torch.float64).scatter_add_(1, index, weight)
+
+
+def _resize_axis(y: Tensor, index: Tensor, weight: Tensor, dim: int) -> Tensor:
+    """Apply banded weights along ``dim`` (-2 rows, -1 columns) of float64 ``(B, C, H, W)`` ``y``.
+
+    One sparse (CSR) x dense product per image plane: each input pixel is read K times, each
+    output written once, rows summed in index order (deterministic); temporaries are one plane.
+    """
+    out_len, k = index.shape
+    with warnings.catch_warnings():  # "sparse CSR support is in beta" (CSR @ dense is stable)
+        warnings.simplefilter("ignore")
+        mat = torch.sparse_csr_tensor(
+            torch.arange(0, out_len * k + 1, k, device=y.device),
+            index.flatten().to(y.device),
+            weight.flatten().to(y.device),
+            (out_len, y.shape[dim]),
+            check_invariants=False,
+        )
+    shape = list(y.shape)
+    shape[dim] = out_len
+    out = y.new_empty(shape)
+    for b in range(y.shape[0]):
+        for c in range(y.shape[1]):
+            if dim == -2:
+                out[b, c] = mat @ y[b, c]
+            else:
+                out[b, c] = (mat @ y[b, c].T).T
+    return out
 
 
 def imresize(
@@ -119,9 +172,10 @@ def imresize(
         in_len = y.shape[-2 + d]
         if in_len == out[d]:
             continue  # scale 1: MATLAB's weights are the identity
-        mat = resize_matrix(in_len, out[d], scale=scales[d] if size is None else None, antialias=antialias, method=method)
-        mat = mat.to(y.device)
-        y = mat @ y if d == 0 else y @ mat.T
+        index, weight = resize_weights(
+            in_len, out[d], scale=scales[d] if size is None else None, antialias=antialias, method=method
+        )
+        y = _resize_axis(y, index, weight, -2 + d)
         if is_uint8:
             y = round_half_away(y).clamp_(0, 255)
     return y.to(torch.uint8) if is_uint8 else y

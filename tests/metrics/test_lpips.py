@@ -114,3 +114,50 @@ def test_evaluator_uhdm_with_local_backbone(empty_torch_home, alexnet_state):
     s = ev.summary()
     assert set(s) == {"n_images", "psnr", "ssim", "lpips"} and math.isfinite(s["lpips"]) and s["lpips"] > 0
     assert "(alex)" in ev.format_table()
+
+
+@pytest.mark.parametrize(
+    "content,reason",
+    [
+        (b"", "empty file"),
+        (b"this is not a checkpoint\n" * 20, "Error"),  # pickle's error type depends on the bytes
+        (b"PK\x03\x04" + bytes(200), "RuntimeError"),  # a truncated zip (torch.save's format)
+    ],
+    ids=["empty", "garbage", "truncated_zip"],
+)
+def test_unreadable_backbone_file_is_one_line(tmp_path, content, reason):
+    f = tmp_path / BACKBONE_FILES["alex"]
+    f.write_bytes(content)
+    with pytest.raises(MissingWeightsError) as err:
+        LPIPSMetric("alex", backbone_path=f)
+    msg = str(err.value)
+    assert "\n" not in msg and len(msg) < 400
+    assert msg.startswith(f"{f}: not a readable PyTorch checkpoint of torchvision's {BACKBONE_FILES['alex']} (")
+    assert reason in msg
+
+
+def test_checkpoint_that_is_not_a_state_dict(tmp_path):
+    f = tmp_path / "tensor.pth"
+    torch.save(torch.zeros(3), f)
+    with pytest.raises(MissingWeightsError, match=r"tensor.pth: not a readable .* \(holds a Tensor, not a state dict\)"):
+        LPIPSMetric("vgg", backbone_path=f)
+    g = tmp_path / "odd.pth"
+    torch.save({"features.0.weight": [1, 2]}, g)
+    with pytest.raises(MissingWeightsError, match=r"odd.pth: features.0.weight is list, expected a tensor"):
+        LPIPSMetric("alex", backbone_path=g)
+
+
+def test_evaluator_lpips_input_errors(tmp_path, alexnet_state):
+    from restore.errors import DataError
+    from restore.metrics import Evaluator
+
+    f = tmp_path / "alex.pth"
+    torch.save(alexnet_state, f)
+    ev = Evaluator("uhdm", lpips_backbone=f)
+    gt = torch.rand(1, 3, 40, 40)
+    with pytest.raises(DataError, match=r"^image 'g': LPIPS needs RGB images, got 1 channel\(s\)$"):
+        ev.update(gt[:, :1], gt[:, :1], names=["g"])
+    with pytest.raises(DataError, match=r"^image 's' is 30x40, smaller than the 31x31 LPIPS alex needs$"):
+        ev.update(gt[..., :30], gt[..., :30], names=["s"])
+    (row,) = ev.update(gt[..., :31], gt[..., :31], names=["ok"])  # the smallest size AlexNet takes
+    assert row["lpips"] == pytest.approx(0.0, abs=1e-6)
