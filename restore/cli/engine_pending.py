@@ -7,15 +7,18 @@ from restore.config import Options
 from restore.errors import RestoreError
 
 
-def build_datasets(options: Options, sections: tuple[str, ...]) -> None:
-    """Instantiate the datasets named in ``sections`` so folder/pairing errors show up now."""
+def build_datasets(options: Options, sections: tuple[str, ...]) -> int:
+    """Build the datasets of ``sections`` and verify every sample's files (headers and sizes).
+
+    Folder, pairing, empty/corrupt file and size problems show up now, as one line, rather than
+    inside a DataLoader worker mid-run. Returns the number of samples checked.
+    """
     sets = options.datasets
-    if "train" in sections and sets.train is not None:
-        sets.train.dataset.build()
+    specs = [sets.train] if "train" in sections and sets.train is not None else []
     for section in ("val", "test"):
         if section in sections:
-            for spec in getattr(sets, section).values():
-                spec.dataset.build()
+            specs.extend(getattr(sets, section).values())
+    return sum(spec.dataset.build().verify() for spec in specs)
 
 
 def engine_missing(command: str) -> RestoreError:

@@ -11,14 +11,14 @@ from restore.cli.engine_pending import build_datasets, engine_missing
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_option_arguments(parser)
     parser.add_argument("--weights", metavar="CKPT", help="weights to evaluate (default: path.pretrained)")
-    parser.add_argument("--check", action="store_true", help="validate the options and build the datasets, then stop")
+    parser.add_argument("--check", action="store_true", help="validate the options, build the datasets and check every file (header, size), then stop")
 
 
 def run(args: argparse.Namespace) -> int:
     options = load_from_args(args)
     require(options, "network", "datasets.test", command="test")
-    build_datasets(options, ("test",))
     if args.check:
-        print(f"{args.opt}: options and datasets are valid")
+        count = build_datasets(options, ("test",))
+        print(f"{args.opt}: options are valid; {count} samples checked (files, headers, sizes)")
         return 0
     raise engine_missing("test")

@@ -68,3 +68,17 @@ def test_bad_constructor_value_names_file_and_key(tmp_path):
     make_data(tmp_path)
     line = one_line(check(tmp_path, noise="gaus25"))
     assert "o.yml: datasets.val.v" in line and "gaus25" in line
+
+
+def test_zero_byte_image(tmp_path):
+    make_data(tmp_path)
+    (tmp_path / "data/norain-001.png").write_bytes(b"")
+    line = one_line(check(tmp_path))
+    assert "norain-001.png" in line and "empty" in line
+
+
+def test_pair_sizes_differ(tmp_path):
+    make_data(tmp_path)
+    cv2.imwrite(str(tmp_path / "data/norain-000.png"), np.zeros((32, 40, 3), np.uint8))
+    line = one_line(check(tmp_path))
+    assert "rain-000.png" in line and "norain-000.png" in line
