@@ -58,10 +58,8 @@ def _load(path: Path, channels: int):
 
     from restore.data.image_io import read_image, to_channels
 
-    array = to_channels(read_image(path), channels)
-    if array.dtype.itemsize == 2:  # 16-bit results: the protocol quantises from float
-        return torch.from_numpy(array.astype("float32") / 65535.0).permute(2, 0, 1)[None]
-    return torch.from_numpy(array).permute(2, 0, 1)[None]
+    # uint8 or uint16 as stored: the evaluator quantises 16-bit data like a float output
+    return torch.from_numpy(to_channels(read_image(path), channels)).permute(2, 0, 1)[None]
 
 
 def run(args: argparse.Namespace) -> int:

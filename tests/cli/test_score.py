@@ -128,3 +128,17 @@ def test_mask_of_the_wrong_size(small_pair):
 
 def test_unknown_protocol(small_pair):
     assert_one_line_error(score("--pred", "pred", "--gt", "gt", "--protocol", "sidd", cwd=small_pair), "'sidd'", "did you mean")
+
+
+def test_sixteen_bit_results_score_like_their_eight_bit_levels(small_pair):
+    for i in range(3):
+        img = cv2.imread(str(small_pair / "pred" / f"img{i}.png"))
+        cv2.imwrite(str(small_pair / "pred" / f"img{i}.png"), img.astype(np.uint16) * 257)
+    proc = score("--pred", "pred", "--gt", "gt", "--json", "s16.json", cwd=small_pair)
+    assert proc.returncode == 0, proc.stderr
+    for i in range(3):
+        cv2.imwrite(str(small_pair / "pred" / f"img{i}.png"), (cv2.imread(str(small_pair / "pred" / f"img{i}.png"), cv2.IMREAD_UNCHANGED) // 257).astype(np.uint8))
+    assert score("--pred", "pred", "--gt", "gt", "--json", "s8.json", cwd=small_pair).returncode == 0
+    s16 = json.loads((small_pair / "s16.json").read_text())["summary"]
+    s8 = json.loads((small_pair / "s8.json").read_text())["summary"]
+    assert s16 == s8
