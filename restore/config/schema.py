@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, ClassVar, Literal
 
 from restore import registry
-from restore.errors import ConfigError
+from restore.errors import ConfigError, RestoreError
 
 
 @dataclass(frozen=True)
@@ -65,15 +65,16 @@ class Component:
     def build(self, *positional: Any, **injected: Any) -> Any:
         """Instantiate it; ``injected`` are the arguments the engine supplies (params, optimizer).
 
-        A ConfigError raised by the constructor (a value the type hints cannot rule out, such
-        as a malformed noise name) is re-raised naming the option file and key.
+        A user error raised by the constructor (a value the type hints cannot rule out, such as
+        a malformed noise name, or a folder that does not exist) is re-raised naming the option
+        file and key, keeping its class.
         """
         try:
             return registry.get(self.kind, self.type)(*positional, **self.args, **injected)
-        except ConfigError as exc:
+        except RestoreError as exc:
             if not self.where:
                 raise
-            raise ConfigError(f"{self.where}: {exc}") from None
+            raise type(exc)(f"{self.where}: {exc}") from None
 
 
 # Constructor arguments that the engine passes itself and that option files must not set.

@@ -55,7 +55,7 @@ def test_valid_layout_passes(tmp_path):
 
 def test_missing_folder(tmp_path):
     line = one_line(check(tmp_path))
-    assert "rainy" in line
+    assert "o.yml: datasets.train: " in line and "rainy" in line  # file, key and folder
 
 
 def test_unpaired_file(tmp_path):
