@@ -24,3 +24,9 @@ def test_register_adds_a_lazy_entry(monkeypatch):
 def test_unknown_name_suggests_the_closest():
     with pytest.raises(ConfigError, match=r"unknown dataset 'paired_fodler'; did you mean 'paired_folder'\?"):
         registry.target("dataset", "paired_fodler")
+
+
+def test_metric_names_are_the_evaluators():
+    from restore.metrics.protocols import METRICS
+
+    assert set(registry.names("metric")) == set(METRICS)
