@@ -72,22 +72,13 @@ def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     for pred_path, gt_path, mask_path in pairs:
         pred, gt = _load(pred_path, 3), _load(gt_path, 3)
-        # The shadow scripts resize (family A: both to 256x256; B: GT to the result's size).
-        if pred.shape != gt.shape and protocol.shadow is None:
-            raise DataError(
-                f"sizes differ: result '{pred_path}' is {pred.shape[-1]}x{pred.shape[-2]} but "
-                f"ground truth '{gt_path}' is {gt.shape[-1]}x{gt.shape[-2]}"
-            )
-        mask = None
-        if mask_path is not None:
-            mask = _load(mask_path, 1)
-            if mask.shape[-2:] != gt.shape[-2:]:
-                raise DataError(
-                    f"mask '{mask_path}' is {mask.shape[-1]}x{mask.shape[-2]} but its image "
-                    f"'{gt_path}' is {gt.shape[-1]}x{gt.shape[-2]}"
-                )
+        mask = _load(mask_path, 1) if mask_path is not None else None
         name = gt_path.relative_to(args.gt).with_suffix("").as_posix()
-        evaluator.update(pred, gt, mask=mask, names=[name])
+        try:  # the evaluator knows each protocol's size rules (shadow scripts resize)
+            evaluator.update(pred, gt, mask=mask, names=[name])
+        except DataError as exc:
+            files = f"result '{pred_path}', ground truth '{gt_path}'" + (f", mask '{mask_path}'" if mask_path else "")
+            raise DataError(f"{exc} ({files})") from None
     elapsed = time.perf_counter() - start
     summary = evaluator.summary()
 

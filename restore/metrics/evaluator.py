@@ -244,7 +244,7 @@ class Evaluator:
         if pred.shape[0] != target.shape[0] or pred.shape[1] != target.shape[1]:
             raise DataError(f"{imgs}: prediction {tuple(pred.shape)} and ground truth {tuple(target.shape)} do not match")
         if pred.shape[-2:] != target.shape[-2:] and p.shadow is None:  # shadow protocols resize (§4.4)
-            raise DataError(f"{imgs}: prediction is {_wh(pred)} but ground truth is {_wh(target)}")
+            raise DataError(f"{imgs}: sizes differ: prediction is {_wh(pred)} but ground truth is {_wh(target)}")
         if min(pred.shape[-2:]) == 0 or min(target.shape[-2:]) == 0:
             raise DataError(f"{imgs}: empty image (prediction {_wh(pred)}, ground truth {_wh(target)})")
         c = pred.shape[1]
