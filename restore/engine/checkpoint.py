@@ -1,0 +1,145 @@
+"""Reading and writing checkpoints and weight files, safely.
+
+* Writes are atomic: the file is written next to its destination under a temporary name,
+  flushed to disk, then renamed over it, so a crash or a full disk never leaves a truncated
+  checkpoint where a good one was.
+* Reads never execute code from the file: ``torch.load(weights_only=True)`` (tensors, numbers,
+  strings, lists, tuples, dicts only) or safetensors. Anything a checkpoint needs (RNG states,
+  sampler position, options) is stored in those types.
+
+Weight files come in many layouts. :func:`extract_state_dict` accepts a plain state_dict (the
+official Neighbor2Neighbor release), ``{"state_dict": ...}`` (Uformer), ``{"model": ...}``,
+BasicSR's ``{"params": ..., "params_ema": ...}`` and restore's own checkpoints, and strips the
+``module.`` prefix that ``DataParallel``/``DistributedDataParallel`` adds.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from restore.errors import ConfigError, DataError
+
+FORMAT = "restore-checkpoint-v1"
+# Looked up in this order when a file is a dict of several state_dicts (EMA weights first:
+# they are the ones to evaluate when a run kept them).
+_STATE_KEYS = ("ema", "params_ema", "model", "params", "state_dict", "net", "model_state_dict")
+_LIST_MAX = 6  # key names shown in one error line
+
+
+def atomic_save(obj: Any, path: str | os.PathLike) -> None:
+    """``torch.save`` to a temporary file in the same folder, fsync, then rename over ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            torch.save(obj, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_file(path: str | os.PathLike) -> Any:
+    """Load a ``.pth``/``.pt``/``.ckpt`` (weights only) or ``.safetensors`` file onto the CPU."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"weights file '{path}' does not exist")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file as load_safetensors
+
+        try:
+            return load_safetensors(str(path), device="cpu")
+        except Exception as exc:
+            raise DataError(f"'{path}' is not a readable safetensors file ({_first_line(exc)})") from None
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise DataError(
+            f"'{path}' could not be loaded as a weights-only checkpoint ({_first_line(exc)}); "
+            "restore never unpickles code from weight files"
+        ) from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else type(exc).__name__
+
+
+def _is_state_dict(obj: Any) -> bool:
+    return isinstance(obj, Mapping) and bool(obj) and all(isinstance(v, torch.Tensor) for v in obj.values())
+
+
+def extract_state_dict(obj: Any, source: str = "weights", key: str | None = None) -> dict[str, torch.Tensor]:
+    """The state_dict inside a loaded weight file (see the module docstring), prefix stripped.
+
+    ``key`` picks one entry explicitly (e.g. ``"model"`` to skip the EMA weights).
+    """
+    state = obj
+    if key is not None:
+        if not isinstance(obj, Mapping) or key not in obj:
+            found = ", ".join(map(str, obj)) if isinstance(obj, Mapping) else type(obj).__name__
+            raise DataError(f"'{source}' has no entry {key!r} (found: {found})")
+        state = obj[key]
+    elif not _is_state_dict(obj) and isinstance(obj, Mapping):
+        for candidate in _STATE_KEYS:
+            if _is_state_dict(obj.get(candidate)):
+                state = obj[candidate]
+                break
+    if not _is_state_dict(state):
+        raise DataError(f"'{source}' does not contain a state_dict of tensors")
+    out = {}
+    for name, tensor in state.items():
+        while name.startswith("module."):
+            name = name[len("module."):]
+        out[name] = tensor
+    return out
+
+
+def _listing(names: list[str]) -> str:
+    shown = ", ".join(names[:_LIST_MAX])
+    return shown + (f", ... ({len(names)} in all)" if len(names) > _LIST_MAX else "")
+
+
+def load_state_dict_checked(model: nn.Module, state: Mapping[str, torch.Tensor], source: str, strict: bool = True) -> None:
+    """``model.load_state_dict`` with a one-line error naming missing, unexpected and mis-shaped keys.
+
+    With ``strict=False`` missing/unexpected keys are tolerated but shapes must still agree
+    for the keys both sides have.
+    """
+    own = model.state_dict()
+    shapes = [
+        f"{k} {tuple(v.shape)} vs model {tuple(own[k].shape)}"
+        for k, v in state.items()
+        if k in own and tuple(v.shape) != tuple(own[k].shape)
+    ]
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    problems = []
+    if shapes:
+        problems.append(f"shape mismatch: {_listing(shapes)}")
+    if strict and missing:
+        problems.append(f"missing keys: {_listing(missing)}")
+    if strict and unexpected:
+        problems.append(f"unexpected keys: {_listing(unexpected)}")
+    if problems:
+        raise ConfigError(
+            f"weights '{source}' do not fit {type(model).__name__}: " + "; ".join(problems)
+            + (" (check the network options, or set path.strict_load: false)" if strict else "")
+        )
+    model.load_state_dict(dict(state), strict=False)
+
+
+def load_weights(model: nn.Module, path: str | os.PathLike, strict: bool = True, key: str | None = None) -> None:
+    """Load the weights in ``path`` (any layout :func:`extract_state_dict` accepts) into ``model``."""
+    state = extract_state_dict(load_file(path), str(path), key)
+    load_state_dict_checked(model, state, str(path), strict)
