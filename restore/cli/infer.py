@@ -1,11 +1,18 @@
-"""Restore every image of a folder (recursively) into another folder."""
+"""Restore every image of a folder (recursively) into another folder.
+
+Outputs keep the relative path, name, bit depth and format of their input (``--format``
+changes the format). Existing outputs are skipped unless ``--overwrite``, so a killed run is
+continued by running the same command again. A corrupt input is reported in one line and
+skipped; the exit status is then 1. Works under ``torchrun`` (files shared out across ranks).
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
 
 from restore.cli.common import add_option_arguments, load_from_args, require
-from restore.cli.engine_pending import engine_missing
+from restore.errors import ConfigError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -13,16 +20,46 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weights", metavar="CKPT", help="weights to use (default: path.pretrained)")
     parser.add_argument("--input", metavar="DIR", required=True, help="folder of images to restore")
     parser.add_argument("--output", metavar="DIR", required=True, help="where restored images go (same relative paths)")
-    parser.add_argument("--mask-dir", metavar="DIR", help="shadow masks, same relative names as the inputs")
+    parser.add_argument("--mask-dir", metavar="DIR",
+                        help="shadow masks, same relative names as the inputs (any image extension)")
     parser.add_argument("--overwrite", action="store_true", help="redo outputs that already exist")
     parser.add_argument("--format", choices=["png", "jpg", "tif", "bmp"], help="output format (default: as input)")
+    parser.add_argument("--tile", type=int, metavar="N",
+                        help="restore in N x N tiles (0: whole images; default: infer.tile)")
+    parser.add_argument("--self-ensemble", action=argparse.BooleanOptionalAction, default=None,
+                        help="average the 8 flips/rotations (default: infer.self_ensemble)")
+    parser.add_argument("--device", metavar="DEV", help="auto, cpu, cuda or cuda:N (default: the option file's device)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--check", action="store_true", help="validate the options, then stop")
 
 
 def run(args: argparse.Namespace) -> int:
     options = load_from_args(args)
     require(options, "network", command="infer")
+    if args.tile is not None:
+        if args.tile < 0:
+            raise ConfigError(f"--tile must be a positive tile size (or 0 for whole images), got {args.tile}")
+        options.infer.tile = args.tile or None
+    if args.self_ensemble is not None:
+        options.infer.self_ensemble = args.self_ensemble
+    if args.device is not None:
+        options.device = args.device
     if args.check:
         print(f"{args.opt}: options are valid")
         return 0
-    raise engine_missing("infer")
+
+    from restore.engine import distributed
+    from restore.engine.batch_restore import restore_folder
+
+    ctx = distributed.setup(options.device)
+    try:
+        summary = restore_folder(
+            options, args.input, args.output, weights=args.weights, mask_dir=args.mask_dir,
+            overwrite=args.overwrite, fmt=args.format, ctx=ctx, progress=False if args.no_progress else None,
+        )
+    finally:
+        distributed.teardown()
+    if ctx.is_main:
+        print(f"restore infer: {summary.line()} -> {args.output}")
+        sys.stdout.flush()
+    return 0 if summary.ok else 1
