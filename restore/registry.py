@@ -15,7 +15,7 @@ from typing import Any
 from restore.errors import ConfigError
 from restore.utils.suggest import closest
 
-KINDS = ("arch", "dataset", "loss", "metric", "optimizer", "scheduler")
+KINDS = ("arch", "dataset", "loss", "metric", "optimizer", "scheduler", "train_step")
 
 _TABLE: dict[str, dict[str, str]] = {
     "arch": {
@@ -47,6 +47,9 @@ _TABLE: dict[str, dict[str, str]] = {
         "cosine": "restore.optim.schedulers:WarmupCosine",
         "multistep": "restore.optim.schedulers:WarmupMultiStep",
         "constant": "restore.optim.schedulers:WarmupConstant",
+    },
+    "train_step": {
+        "supervised": "restore.engine.train_step:SupervisedStep",
     },
 }
 

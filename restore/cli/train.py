@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 
 from restore.cli.common import add_option_arguments, load_from_args, require
-from restore.cli.engine_pending import build_datasets, engine_missing
+from restore.cli.engine_pending import build_datasets
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_option_arguments(parser)
     parser.add_argument("--resume", metavar="auto|PATH", help="continue from the run's latest checkpoint, or from PATH")
     parser.add_argument("--check", action="store_true", help="validate the options, build the datasets and check every file (header, size), then stop")
+    parser.add_argument("--no-tensorboard", action="store_true", help="do not write TensorBoard events")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -21,4 +22,11 @@ def run(args: argparse.Namespace) -> int:
         count = build_datasets(options, ("train", "val"))
         print(f"{args.opt}: options are valid; {count} samples checked (files, headers, sizes)")
         return 0
-    raise engine_missing("train")
+    from restore.engine import distributed
+    from restore.engine.trainer import Trainer
+
+    try:
+        Trainer(options, resume=args.resume, tensorboard=not args.no_tensorboard).fit()
+    finally:
+        distributed.teardown()
+    return 0

@@ -85,6 +85,7 @@ INJECTED: dict[str, frozenset[str]] = {
     "metric": frozenset(),
     "optimizer": frozenset({"params"}),
     "scheduler": frozenset({"optimizer", "total_iter"}),
+    "train_step": frozenset(),
 }
 
 
@@ -146,15 +147,24 @@ def _default_optimizer() -> Component:
     return Component("optimizer", "adam", {"lr": 2e-4})
 
 
+def _default_step() -> Component:
+    return Component("train_step", "supervised")
+
+
 def _default_losses() -> list[LossTerm]:
     return [LossTerm(Component("loss", "l1"))]
 
 
 @dataclass
 class Train:
-    """The optimisation recipe (iteration based)."""
+    """The optimisation recipe (iteration based).
+
+    ``step`` names how a batch becomes a loss: ``supervised`` (network(input) against target
+    with ``losses``) unless a method registers its own (self-supervised, multi-task).
+    """
 
     total_iter: int
+    step: Annotated[Component, Kind("train_step")] = field(default_factory=_default_step)
     optimizer: Annotated[Component, Kind("optimizer")] = field(default_factory=_default_optimizer)
     scheduler: Annotated[Component, Kind("scheduler")] | None = None
     losses: list[LossTerm] = field(default_factory=_default_losses)

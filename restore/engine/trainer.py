@@ -1,0 +1,443 @@
+"""The training loop: iteration based, exactly resumable, single process or DDP under torchrun.
+
+What makes resume exact (on CPU, bit for bit): the sampler hands out ``(index, seed)`` keys
+that depend only on the position in the stream (:mod:`restore.engine.sampler`), the DataLoader
+has its own generator so creating it draws nothing from the global RNG, and a checkpoint holds
+model, EMA, optimiser, scheduler, AMP scaler, iteration, every rank's python/numpy/torch/CUDA
+RNG states and the sampler position. Resuming starts the sampler at that position, so no batch
+is read twice.
+
+Stopping: Ctrl-C or SIGTERM (a cluster pre-empting the job) ends the run after the current
+iteration with a checkpoint, so ``--resume auto`` loses nothing; a second Ctrl-C stops at once.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import signal
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from restore.config import Options, options_to_yaml, save_options
+from restore.engine import distributed
+from restore.engine.callbacks import Callback
+from restore.engine.checkpoint import FORMAT, atomic_save, load_file, load_state_dict_checked, load_weights
+from restore.engine.dataloading import worker_errors
+from restore.engine.experiment import ExperimentDir, RunLog
+from restore.engine.network import build_network, unwrap
+from restore.engine.sampler import ResumableSampler
+from restore.engine.train_step import TrainStep
+from restore.errors import ConfigError, RestoreError
+from restore.losses.weighted import WeightedSum
+
+AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+# Summary keys worth a "best" weights file, and whether lower is better.
+BEST_KEYS = {"psnr": False, "ssim": False, "lpips": True, "lab_mae_pi": True, "lab_mae_pp": True}
+
+
+class Trainer:
+    """Builds everything from ``options`` and runs :meth:`fit`.
+
+    ``resume``: None (fresh run), ``"auto"`` (latest checkpoint of this run, fresh if there is
+    none) or a checkpoint path. ``callbacks`` run around the loop (see :mod:`callbacks`).
+    """
+
+    def __init__(
+        self,
+        options: Options,
+        *,
+        resume: str | None = None,
+        callbacks: Sequence[Callback] = (),
+        ctx: distributed.DistContext | None = None,
+        tensorboard: bool = True,
+    ) -> None:
+        if options.train is None or options.datasets.train is None:
+            raise ConfigError(f"{options.source}: 'restore train' needs the sections 'train' and 'datasets.train'")
+        self.options = options
+        self.cfg = options.train
+        self.resume = resume
+        self.callbacks = list(callbacks)
+        self.ctx = ctx or distributed.setup(options.device)
+        self.device = self.ctx.device
+        self.exp = ExperimentDir(options.path.experiments_root, options.name)
+        self.iteration = 0
+        self.best: dict[str, dict[str, Any]] = {}
+        self.stop_requested = False
+        self._tensorboard = tensorboard
+        self.log = RunLog(None, False)
+
+    # ------------------------------------------------------------------ set-up
+    @property
+    def progress(self) -> float:
+        """Iterations done / total, in [0, 1] (drives ramps in train steps)."""
+        return self.iteration / self.cfg.total_iter
+
+    def _seed(self) -> None:
+        seed = self.options.seed
+        random.seed(seed)
+        np.random.seed(seed % 2**32)
+        torch.manual_seed(seed)  # identical on every rank: identical initial weights
+
+    def _resume_path(self) -> Path | None:
+        if self.resume is None:
+            if self.exp.latest_checkpoint() is not None:
+                raise ConfigError(
+                    f"'{self.exp.root}' already holds checkpoints of a run named {self.options.name!r}; "
+                    "continue it with --resume auto, or choose another name (--set name=...)"
+                )
+            return None
+        if self.resume == "auto":
+            return self.exp.latest_checkpoint()
+        path = Path(self.resume)
+        if not path.is_file():
+            raise ConfigError(f"--resume: checkpoint '{path}' does not exist")
+        return path
+
+    def setup(self) -> None:
+        """Build model, EMA, optimiser, scheduler, losses, step and data; load a checkpoint."""
+        opts, cfg, ctx = self.options, self.cfg, self.ctx
+        self._seed()
+        resume_path = self._resume_path()
+        if ctx.is_main:
+            self.exp.create()
+            save_options(opts, self.exp.options)
+        self.log = RunLog(self.exp, ctx.is_main, self._tensorboard)
+
+        model = build_network(opts).to(self.device)
+        if cfg.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        if opts.path.pretrained and resume_path is None:
+            load_weights(model, opts.path.pretrained, strict=opts.path.strict_load)
+            self.log.info(f"loaded weights from {opts.path.pretrained}")
+        self.ema = None
+        if cfg.ema_decay is not None:
+            from timm.utils import ModelEmaV3
+
+            self.ema = ModelEmaV3(model, decay=cfg.ema_decay)
+        self.model: nn.Module = model
+        if ctx.distributed:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.model = nn.parallel.DistributedDataParallel(model, device_ids=ids)
+        self.optimizer = cfg.optimizer.build(params=[p for p in model.parameters() if p.requires_grad])
+        self.scheduler = cfg.scheduler.build(optimizer=self.optimizer, total_iter=cfg.total_iter) if cfg.scheduler else None
+        self.criterion = WeightedSum([(t.loss.type, t.loss.build(), t.weight) for t in cfg.losses]).to(self.device)
+        self.step: TrainStep = cfg.step.build()
+        self.step.setup(self)
+
+        self.amp_dtype = AMP_DTYPES.get(cfg.amp) if cfg.amp and self.device.type == "cuda" else None
+        if cfg.amp and self.amp_dtype is None:
+            self.log.info(f"train.amp: {cfg.amp} ignored on {self.device.type} (mixed precision runs on CUDA only)")
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype is torch.float16)
+
+        spec = opts.datasets.train
+        assert spec is not None
+        self.train_set = spec.dataset.build()
+        self.train_set.verify()
+        self.val_sets = {name: s.dataset.build() for name, s in opts.datasets.val.items()}
+        for dataset in self.val_sets.values():
+            dataset.verify()
+        self.consumed = 0
+        if resume_path is not None:
+            self.load_checkpoint(resume_path)
+
+    def _loader(self) -> Iterator[dict[str, Any]]:
+        spec = self.options.datasets.train
+        assert spec is not None
+        sampler = ResumableSampler(len(self.train_set), self.options.seed, self.ctx.rank, self.ctx.world_size, self.consumed)
+        loader = torch.utils.data.DataLoader(
+            self.train_set,
+            batch_size=spec.batch_size,
+            sampler=sampler,
+            num_workers=spec.num_workers,
+            pin_memory=self.device.type == "cuda",
+            drop_last=True,
+            persistent_workers=spec.num_workers > 0,
+            prefetch_factor=4 if spec.num_workers > 0 else None,
+            generator=torch.Generator(),  # not the global RNG: resume must not shift it
+        )
+        return iter(loader)
+
+    # ------------------------------------------------------------ checkpoints
+    def _rng_state(self) -> dict[str, Any]:
+        kind, keys, pos, has_gauss, gauss = np.random.get_state()
+        state = {
+            "python": random.getstate(),
+            "numpy": (kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss),
+            "torch": torch.get_rng_state(),
+        }
+        if torch.cuda.is_available():
+            state["cuda"] = torch.cuda.get_rng_state_all()
+        return state
+
+    @staticmethod
+    def _set_rng_state(state: dict[str, Any]) -> None:
+        random.setstate(state["python"])
+        kind, keys, pos, has_gauss, gauss = state["numpy"]
+        np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
+        torch.set_rng_state(state["torch"])
+        if "cuda" in state and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda"])
+
+    def save_checkpoint(self) -> Path:
+        """Write the full training state (all ranks take part; rank 0 writes)."""
+        rng = distributed.all_gather_objects(self._rng_state())
+        path = self.exp.checkpoint_path(self.iteration)
+        if self.ctx.is_main:
+            state = {
+                "format": FORMAT,
+                "iteration": self.iteration,
+                "model": unwrap(self.model).state_dict(),
+                "ema": self.ema.module.state_dict() if self.ema is not None else None,
+                "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+                "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None,
+                "rng": rng,
+                "sampler": {"position": self.consumed, "world_size": self.ctx.world_size, "seed": self.options.seed},
+                "best": self.best,
+                "options": options_to_yaml(self.options),
+            }
+            atomic_save(state, path)
+            self.exp.prune(self.cfg.keep_checkpoints)
+            for cb in self.callbacks:
+                cb.on_checkpoint(self, path)
+        distributed.barrier()
+        return path
+
+    def load_checkpoint(self, path: Path) -> None:
+        state = load_file(path)
+        if not isinstance(state, dict) or state.get("format") != FORMAT:
+            raise ConfigError(f"--resume: '{path}' is not a restore training checkpoint (weights only? use path.pretrained)")
+        model = unwrap(self.model)
+        load_state_dict_checked(model, state["model"], str(path))
+        if self.ema is not None:
+            load_state_dict_checked(self.ema.module, state["ema"] or state["model"], str(path))
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.scheduler is not None and state["scheduler"] is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
+        if state["scaler"] is not None and self.scaler.is_enabled():
+            self.scaler.load_state_dict(state["scaler"])
+        self.iteration = int(state["iteration"])
+        self.best = dict(state["best"])
+        sampler = state["sampler"]
+        self.consumed = int(sampler["position"])
+        rng = state["rng"]
+        if sampler["world_size"] != self.ctx.world_size:
+            self.log.info(
+                f"resuming a {sampler['world_size']}-process run on {self.ctx.world_size}: "
+                "continues correctly but not bit-identically"
+            )
+        self._set_rng_state(rng[self.ctx.rank % len(rng)])
+        self.log.info(f"resumed from {path} at iteration {self.iteration}")
+
+    def save_weights(self, path: Path) -> None:
+        """Weights for test/infer: the EMA weights when the run keeps them (rank 0)."""
+        if self.ctx.is_main:
+            net = self.ema.module if self.ema is not None else unwrap(self.model)
+            atomic_save({"params": net.state_dict(), "iteration": self.iteration}, path)
+
+    # ------------------------------------------------------------- validation
+    def validate(self) -> dict[str, Any]:
+        """Evaluate every validation set (sharded over ranks), log, keep the best weights."""
+        if not self.val_sets:
+            return {}
+        from restore.engine.evaluate import evaluate
+        from restore.engine.inference import Restorer
+
+        net = self.ema.module if self.ema is not None else unwrap(self.model)
+        restorer = Restorer.from_options(net, self.options.infer, self.device)
+        results: dict[str, Any] = {}
+        scalars: dict[str, float] = {}
+        for name, spec in self.options.datasets.val.items():
+            result = evaluate(restorer, self.val_sets[name], spec, self.ctx, keep=2 if self.ctx.is_main else 0)
+            results[name] = result
+            parts = []
+            for key, value in result.summary.items():
+                scalars[f"val/{name}/{key}"] = value
+                if key in BEST_KEYS and not math.isnan(value):
+                    parts.append(f"{key} {value:.4f}")
+                    self._update_best(name, key, value)
+            self.log.info(f"[iter {self.iteration}] val {name} ({result.protocol}): " + ", ".join(parts))
+            for k, (inp, out, tgt) in enumerate(result.samples):
+                panels = [t.float().cpu().squeeze(0) for t in (inp, out, tgt) if t is not None]
+                panels = [p if p.shape[0] == 3 else p[:1].expand(3, -1, -1) for p in panels]
+                if len({p.shape for p in panels}) == 1:
+                    self.log.images(self.iteration, f"val/{name}/{k}", torch.cat(panels, dim=-1))
+        self.log.scalars(self.iteration, scalars)
+        for cb in self.callbacks:
+            cb.on_validation_end(self, results)
+        return results
+
+    def _update_best(self, set_name: str, key: str, value: float) -> None:
+        tag = f"{set_name}_{key}"
+        lower = BEST_KEYS[key]
+        old = self.best.get(tag)
+        if old is None or (value < old["value"] if lower else value > old["value"]):
+            self.best[tag] = {"value": value, "iter": self.iteration}
+            self.save_weights(self.exp.models / f"best_{tag}.pth")
+
+    # ------------------------------------------------------------------ loop
+    @contextmanager
+    def _stop_signals(self) -> Iterator[None]:
+        """SIGINT/SIGTERM -> stop after this iteration (second SIGINT: stop now)."""
+        import threading
+
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+
+        def request(signum: int, frame: Any) -> None:
+            if self.stop_requested and signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            self.stop_requested = True
+            self.log.info("stop requested: finishing this iteration and writing a checkpoint (Ctrl-C again to abort)")
+
+        for s in previous:
+            signal.signal(s, request)
+        try:
+            yield
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+
+    def _should_stop(self) -> bool:
+        flag = torch.tensor([1.0 if self.stop_requested else 0.0], device=self.device)
+        return bool(distributed.all_reduce_sum(flag).item() > 0) if self.ctx.distributed else self.stop_requested
+
+    def _train_iteration(self, batches: Iterator[dict[str, Any]], timing: dict[str, float]) -> dict[str, Tensor]:
+        cfg = self.cfg
+        logs: dict[str, Tensor] = {}
+        self.model.train()
+        for micro in range(cfg.accumulate):
+            t0 = time.perf_counter()
+            batch = next(batches)
+            timing["data"] += time.perf_counter() - t0
+            batch = self._to_device(batch)
+            last = micro == cfg.accumulate - 1
+            sync = nullcontext() if last or not self.ctx.distributed else self.model.no_sync()
+            autocast = torch.autocast(self.device.type, dtype=self.amp_dtype) if self.amp_dtype else nullcontext()
+            with sync:
+                with autocast:
+                    loss, step_logs = self.step(self.model, batch, self)
+                if not torch.isfinite(loss):
+                    raise RestoreError(
+                        f"the training loss became {loss.item()} at iteration {self.iteration + 1}; "
+                        "lower the learning rate or enable train.grad_clip, then --resume auto from the last checkpoint"
+                    )
+                self.scaler.scale(loss / cfg.accumulate).backward()
+            for key, value in {"loss": loss.detach(), **step_logs}.items():
+                value = torch.as_tensor(value, dtype=torch.float32).detach()
+                logs[key] = logs.get(key, 0.0) + value / cfg.accumulate
+            self.consumed += batch_size_of(batch)
+        if cfg.grad_clip is not None:
+            self.scaler.unscale_(self.optimizer)
+            logs["grad_norm"] = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip).detach()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.scheduler is not None:
+            self.scheduler.step()
+        self.iteration += 1
+        if self.ema is not None:
+            self.ema.update(unwrap(self.model), step=self.iteration)
+        return logs
+
+    def _to_device(self, batch: dict[str, Any]) -> dict[str, Any]:
+        fmt = torch.channels_last if self.cfg.channels_last else torch.contiguous_format
+        out = {}
+        for key, value in batch.items():
+            if isinstance(value, Tensor):
+                value = value.to(self.device, non_blocking=True)
+                if value.dim() == 4:
+                    value = value.contiguous(memory_format=fmt)
+            out[key] = value
+        return out
+
+    def fit(self) -> None:
+        """Set up, train to ``total_iter`` (validating and saving on schedule), clean up."""
+        try:
+            with worker_errors():
+                self.setup()
+                self._fit()
+        finally:
+            self.log.close()
+
+    def _fit(self) -> None:
+        from tqdm import tqdm
+
+        cfg, ctx = self.cfg, self.ctx
+        for cb in self.callbacks:
+            cb.on_train_start(self)
+        spec = self.options.datasets.train
+        self.log.info(
+            f"training {self.options.name}: {type(unwrap(self.model)).__name__}, "
+            f"{sum(p.numel() for p in self.model.parameters()):,} parameters, {len(self.train_set)} training samples, "
+            f"batch {spec.batch_size} x {cfg.accumulate} x {ctx.world_size} process(es) on {self.device}, "
+            f"iterations {self.iteration} -> {cfg.total_iter}"
+        )
+        if self.iteration >= cfg.total_iter:
+            self.log.info("nothing to do: the run is complete")
+            return
+        batches = self._loader()
+        bar = tqdm(total=cfg.total_iter, initial=self.iteration, disable=not ctx.is_main or None, unit="it", dynamic_ncols=True)
+        window: dict[str, Tensor] = {}
+        timing = {"data": 0.0, "start": time.perf_counter(), "iters": 0}
+        with self._stop_signals():
+            while self.iteration < cfg.total_iter:
+                logs = self._train_iteration(batches, timing)
+                timing["iters"] += 1
+                for key, value in logs.items():
+                    window[key] = window.get(key, 0.0) + value
+                bar.update(1)
+                if ctx.is_main and bar.disable is False:
+                    bar.set_postfix(loss=f"{logs['loss'].item():.4g}", refresh=False)
+                it = self.iteration
+                if it % cfg.log_every == 0 or it == cfg.total_iter:
+                    self._log_window(window, timing)
+                    window = {}
+                if it % cfg.val_every == 0 or it == cfg.total_iter:
+                    self.validate()
+                for cb in self.callbacks:
+                    cb.on_iteration_end(self, {k: float(v) for k, v in logs.items()})
+                stop = self._should_stop()
+                if it % cfg.save_every == 0 or it == cfg.total_iter or stop:
+                    self.save_checkpoint()
+                if stop:
+                    self.log.info(f"stopped at iteration {it}; continue with --resume auto")
+                    break
+        bar.close()
+        if self.iteration >= cfg.total_iter:
+            self.save_weights(self.exp.models / "final.pth")
+            self.log.info(f"done: {cfg.total_iter} iterations; weights in {self.exp.models / 'final.pth'}")
+        for cb in self.callbacks:
+            cb.on_train_end(self)
+
+    def _log_window(self, window: dict[str, Tensor], timing: dict[str, float]) -> None:
+        n = max(1, timing["iters"])
+        values = {f"train/{k}": float(v) / n for k, v in window.items()}
+        elapsed = time.perf_counter() - timing["start"]
+        values["train/lr"] = self.optimizer.param_groups[0]["lr"]
+        values["train/it_per_s"] = timing["iters"] / elapsed if elapsed > 0 else 0.0
+        values["train/data_wait"] = timing["data"] / elapsed if elapsed > 0 else 0.0
+        self.log.scalars(self.iteration, values)
+        loss = values.get("train/loss", math.nan)
+        self.log.info(
+            f"[iter {self.iteration}/{self.cfg.total_iter}] loss {loss:.5g} lr {values['train/lr']:.3g} "
+            f"{values['train/it_per_s']:.2f} it/s, data wait {100 * values['train/data_wait']:.0f}%"
+        )
+        timing.update(data=0.0, start=time.perf_counter(), iters=0)
+
+
+def batch_size_of(batch: dict[str, Any]) -> int:
+    for value in batch.values():
+        if isinstance(value, Tensor):
+            return int(value.shape[0])
+    raise ValueError("a batch without tensors")
