@@ -7,6 +7,10 @@ last; no normalisation, no global residual. State-dict keys and shapes equal the
 ones (50 tensors, 1,259,475 parameters at F = 48).
 
 Input (B, in_nc, H, W) with H and W multiples of 32 (five 2x poolings); output (B, out_nc, H, W).
+
+``residual=True`` (not in the paper; off by default) adds the input to the output, so the
+network predicts the noise: a short CPU run (the quickstart) then starts from the identity
+instead of having to learn it. It changes no weights, so either setting loads the same files.
 """
 
 from __future__ import annotations
@@ -33,8 +37,13 @@ class _Up(nn.Module):
 class N2NUNet(nn.Module):
     size_multiple = 32
 
-    def __init__(self, in_nc: int = 3, out_nc: int = 3, n_feature: int = 48) -> None:
+    def __init__(self, in_nc: int = 3, out_nc: int = 3, n_feature: int = 48, residual: bool = False) -> None:
         super().__init__()
+        if residual and in_nc != out_nc:
+            from restore.errors import ConfigError
+
+            raise ConfigError(f"residual: true needs in_nc == out_nc (got {in_nc} and {out_nc})")
+        self.residual = residual
         f, w = n_feature, 96
         self.enc_conv0 = _conv(in_nc, f)
         for i in range(1, 7):
@@ -80,4 +89,5 @@ class N2NUNet(nn.Module):
             h = a(getattr(self, f"dec_conv{level}a")(h))
             h = a(getattr(self, f"dec_conv{level}b")(h))
         h = a(self.nin_b(a(self.nin_a(h))))
-        return self.nin_c(h)
+        out = self.nin_c(h)
+        return out + x if self.residual else out

@@ -32,3 +32,17 @@ def require(options: Options, *keys: str, command: str) -> None:
             value = getattr(value, part, None) if not isinstance(value, dict) else value.get(part)
         if value is None or value == {}:
             raise ConfigError(f"{options.source}: missing required key {dotted!r} (needed by 'restore {command}')")
+
+
+def check_datasets(options: Options, sections: tuple[str, ...]) -> int:
+    """Build the datasets of ``sections`` and verify every sample's files (headers and sizes).
+
+    Folder, pairing, empty/corrupt file and size problems show up now, as one line, rather than
+    inside a DataLoader worker mid-run (``--check``). Returns the number of samples checked.
+    """
+    sets = options.datasets
+    specs = [sets.train] if "train" in sections and sets.train is not None else []
+    for section in ("val", "test"):
+        if section in sections:
+            specs.extend(getattr(sets, section).values())
+    return sum(spec.dataset.build().verify() for spec in specs)

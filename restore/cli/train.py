@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from restore.cli.common import add_option_arguments, load_from_args, require
-from restore.cli.engine_pending import build_datasets
+from restore.cli.common import add_option_arguments, check_datasets, load_from_args, require
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -19,7 +18,7 @@ def run(args: argparse.Namespace) -> int:
     options = load_from_args(args)
     require(options, "network", "train", "datasets.train", command="train")
     if args.check:
-        count = build_datasets(options, ("train", "val"))
+        count = check_datasets(options, ("train", "val"))
         print(f"{args.opt}: options are valid; {count} samples checked (files, headers, sizes)")
         return 0
     from restore.engine import distributed
