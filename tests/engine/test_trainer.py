@@ -199,3 +199,20 @@ def test_cli_train_unwraps_an_error_raised_in_a_loader_worker(tmp_path: Path, im
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("restore: error:") and "2.png" in err[0], err
     assert "Traceback" not in err[0] and "worker" not in err[0]
+
+
+def test_tensorboard_gets_scalars_and_validation_images(tmp_path: Path, images: Path) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    path = write_options(tmp_path, images, "tb")
+    text = path.read_text().replace("  total_iter: 8", "  total_iter: 2")
+    text = text.replace("datasets:\n", f"datasets:\n  val:\n    clean: {{type: synthetic_noise, root: {images}, max_images: 2}}\n")
+    path.write_text(text)
+    Trainer(load_options(path)).fit()
+    events = EventAccumulator(str(tmp_path / "experiments" / "tb" / "tensorboard"))
+    events.Reload()
+    tags = events.Tags()
+    assert {"train/loss", "train/lr", "val/clean/psnr", "val/clean/ssim"} <= set(tags["scalars"])
+    assert {"val/clean/0", "val/clean/1"} <= set(tags["images"])
+    best = load_file(tmp_path / "experiments" / "tb" / "models" / "best_clean_psnr.pth")
+    assert best["iteration"] == 2
