@@ -23,6 +23,7 @@ import os
 import sys
 from collections.abc import Callable
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -119,6 +120,13 @@ def _restore_one(restorer: Callable[..., Tensor], dataset: Any, index: int, keys
     return sample["input"], output[0].detach().float().cpu(), sample["target"]
 
 
+def _save_output(folder: Path, name: str, index: int, x: Tensor, y: Tensor, t: Tensor) -> None:
+    """``on_image`` callback: write the restored image ``y`` (C, H, W) under ``folder``."""
+    from restore.data.image_io import write_image
+
+    write_image(image_path(folder, name), y)
+
+
 def run_benchmark(
     options: Options,
     *,
@@ -156,15 +164,7 @@ def run_benchmark(
         out_dir = root / set_name
         dataset = spec.dataset.build()
         dataset.verify()  # a bad file is one line now, not a worker traceback mid-run
-        on_image = None
-        if spec.save_images:
-            image_dir = out_dir / "images"
-
-            def on_image(name: str, index: int, x: Tensor, y: Tensor, t: Tensor, _dir: Path = image_dir) -> None:
-                from restore.data.image_io import write_image
-
-                write_image(image_path(_dir, name), y)
-
+        on_image = partial(_save_output, out_dir / "images") if spec.save_images else None
         result = evaluate(restorer, dataset, spec, ctx, on_image=on_image, name=set_name, keys=keys)
         results[set_name] = result
         if not ctx.is_main:
