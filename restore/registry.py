@@ -10,6 +10,8 @@ architecture never drags in the others. Adding a component is one new file plus 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from restore.errors import ConfigError
@@ -98,3 +100,19 @@ def register(kind: str, name: str, where: str) -> None:
     if ":" not in where:
         raise ValueError(f"registry target must look like 'module:attribute', got {where!r}")
     _TABLE[kind][name] = where
+
+
+@contextmanager
+def registered(kind: str, name: str, where: str) -> Iterator[None]:
+    """``register`` for the duration of a ``with`` block, then put back what was there (tests,
+    notebooks, plug-ins tried out without touching the global table for good)."""
+    _check_kind(kind)
+    previous = _TABLE[kind].get(name)
+    register(kind, name, where)
+    try:
+        yield
+    finally:
+        if previous is None:
+            _TABLE[kind].pop(name, None)
+        else:
+            _TABLE[kind][name] = previous

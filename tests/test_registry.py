@@ -30,3 +30,13 @@ def test_metric_names_are_the_evaluators():
     from restore.metrics.protocols import METRICS
 
     assert set(registry.names("metric")) == set(METRICS)
+
+
+def test_registered_restores_the_previous_entry() -> None:
+    before = registry.target("loss", "l1")
+    with registry.registered("loss", "l1", "restore.losses.pixel:L2Loss"):
+        assert registry.get("loss", "l1").__name__ == "L2Loss"
+    assert registry.target("loss", "l1") == before
+    with registry.registered("loss", "brand_new", "restore.losses.pixel:L2Loss"):
+        assert "brand_new" in registry.names("loss")
+    assert "brand_new" not in registry.names("loss")

@@ -169,13 +169,10 @@ class MaskNet(nn.Module):
 
 @pytest.fixture
 def mask_options(tmp_path):
-    saved = dict(registry._TABLE["arch"])
-    registry.register("arch", "cli_mask_net", f"{__name__}:MaskNet")
     w = tmp_path / "mask.pth"
     torch.save(MaskNet().state_dict(), w)
-    yield option_file(tmp_path, "name: m\ndevice: cpu\nnetwork: {type: cli_mask_net}\n"), w
-    registry._TABLE["arch"].clear()
-    registry._TABLE["arch"].update(saved)
+    with registry.registered("arch", "cli_mask_net", f"{__name__}:MaskNet"):
+        yield option_file(tmp_path, "name: m\ndevice: cpu\nnetwork: {type: cli_mask_net}\n"), w
 
 
 def test_mask_network_needs_mask_dir(tmp_path, mask_options, capsys):

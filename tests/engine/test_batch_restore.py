@@ -233,13 +233,10 @@ class TinyMaskNet(nn.Module):
 
 @pytest.fixture
 def mask_net(tmp_path):
-    saved = dict(registry._TABLE["arch"])
-    registry.register("arch", "tiny_mask_net", f"{__name__}:TinyMaskNet")
     w = tmp_path / "mask_net.pth"
     torch.save(TinyMaskNet().state_dict(), w)
-    yield options(tmp_path, "name: m\ndevice: cpu\nnetwork: {type: tiny_mask_net}\n"), w
-    registry._TABLE["arch"].clear()
-    registry._TABLE["arch"].update(saved)
+    with registry.registered("arch", "tiny_mask_net", f"{__name__}:TinyMaskNet"):
+        yield options(tmp_path, "name: m\ndevice: cpu\nnetwork: {type: tiny_mask_net}\n"), w
 
 
 def test_mask_dir_pairs_by_relative_name_any_extension(tmp_path, mask_net):

@@ -9,10 +9,12 @@ import numpy as np
 import pytest
 import torch
 
+from restore import registry
 from restore.cli.main import main
 from restore.config import load_options
 from restore.engine.callbacks import Callback
 from restore.engine.checkpoint import load_file
+from restore.engine.train_step import TrainStep
 from restore.engine.trainer import Trainer
 from restore.errors import ConfigError
 
@@ -153,32 +155,24 @@ def test_fresh_run_refuses_to_overwrite_a_run(tmp_path: Path, images: Path) -> N
         Trainer(load_options(opts_file), tensorboard=False).fit()
 
 
+class HalfStep(TrainStep):
+    """A made-up step (regress half the target) that records the progress it is given."""
+
+    seen: list[float] = []
+
+    def __call__(self, model, batch, trainer):
+        self.seen.append(trainer.progress)
+        pred = model(batch["input"])
+        return (pred - 0.5 * batch["target"]).abs().mean(), {"custom": torch.tensor(1.0)}
+
+
 def test_custom_train_step_plugs_in(tmp_path: Path, images: Path) -> None:
-    from restore import registry
-    from restore.engine.train_step import TrainStep
-
-    seen = []
-
-    class HalfStep(TrainStep):
-        def __call__(self, model, batch, trainer):
-            seen.append(trainer.progress)
-            pred = model(batch["input"])
-            return (pred - 0.5 * batch["target"]).abs().mean(), {"custom": torch.tensor(1.0)}
-
-    import types, sys
-
-    module = types.ModuleType("restore_test_steps")
-    module.HalfStep = HalfStep
-    sys.modules["restore_test_steps"] = module
-    registry.register("train_step", "half", "restore_test_steps:HalfStep")
-    try:
-        path = write_options(tmp_path, images, "custom")
-        path.write_text(path.read_text().replace("  total_iter: 8", "  total_iter: 4\n  step: {type: half}"))
+    HalfStep.seen.clear()
+    path = write_options(tmp_path, images, "custom")
+    path.write_text(path.read_text().replace("  total_iter: 8", "  total_iter: 4\n  step: {type: half}"))
+    with registry.registered("train_step", "half", f"{__name__}:HalfStep"):
         Trainer(load_options(path), tensorboard=False).fit()
-    finally:
-        registry._TABLE["train_step"].pop("half")
-        sys.modules.pop("restore_test_steps")
-    assert seen == [0.0, 0.25, 0.5, 0.75]
+    assert HalfStep.seen == [0.0, 0.25, 0.5, 0.75]
     records = [json.loads(x) for x in (tmp_path / "experiments/custom/log.jsonl").read_text().splitlines()]
     assert records[-1]["train/custom"] == 1.0
 
