@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from restore.cli.common import add_option_arguments, check_datasets, load_from_args, require
+from restore.cli.common import add_check_argument, add_option_arguments, load_from_args, require, run_check
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_option_arguments(parser)
     parser.add_argument("--resume", metavar="auto|PATH", help="continue from the run's latest checkpoint, or from PATH")
-    parser.add_argument("--check", action="store_true", help="validate the options, build the datasets and check every file (header, size), then stop")
+    add_check_argument(parser)
     parser.add_argument("--no-tensorboard", action="store_true", help="do not write TensorBoard events")
 
 
@@ -18,9 +18,7 @@ def run(args: argparse.Namespace) -> int:
     options = load_from_args(args)
     require(options, "network", "train", "datasets.train", command="train")
     if args.check:
-        count = check_datasets(options, ("train", "val"))
-        print(f"{args.opt}: options are valid; {count} samples checked (files, headers, sizes)")
-        return 0
+        return run_check(args, options, ("train", "val"))
     from restore.engine import distributed
     from restore.engine.trainer import Trainer
 

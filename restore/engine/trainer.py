@@ -327,11 +327,6 @@ class Trainer:
             with sync:
                 with autocast:
                     loss, step_logs = self.step(self.model, batch, self)
-                if not torch.isfinite(loss):
-                    raise RestoreError(
-                        f"the training loss became {loss.item()} at iteration {self.iteration + 1}; "
-                        "lower the learning rate or enable train.grad_clip, then --resume auto from the last checkpoint"
-                    )
                 self.scaler.scale(loss / cfg.accumulate).backward()
             for key, value in {"loss": loss.detach(), **step_logs}.items():
                 value = torch.as_tensor(value, dtype=torch.float32).detach()
@@ -397,18 +392,20 @@ class Trainer:
                 for key, value in logs.items():
                     window[key] = window.get(key, 0.0) + value
                 bar.update(1)
-                if ctx.is_main and bar.disable is False:
-                    bar.set_postfix(loss=f"{logs['loss'].item():.4g}", refresh=False)
                 it = self.iteration
                 if it % cfg.log_every == 0 or it == cfg.total_iter:
-                    self._log_window(window, timing)
+                    loss = self._log_window(window, timing)
+                    bar.set_postfix(loss=f"{loss:.4g}", refresh=False)
                     window = {}
                 if it % cfg.val_every == 0 or it == cfg.total_iter:
                     self.validate()
-                for cb in self.callbacks:
-                    cb.on_iteration_end(self, {k: float(v) for k, v in logs.items()})
+                if self.callbacks:  # float() syncs with the device: only when someone listens
+                    scalars = {k: float(v) for k, v in logs.items()}
+                    for cb in self.callbacks:
+                        cb.on_iteration_end(self, scalars)
                 stop = self._should_stop()
                 if it % cfg.save_every == 0 or it == cfg.total_iter or stop:
+                    self._check_finite(window.get("loss", logs["loss"]))
                     self.save_checkpoint()
                 if stop:
                     self.log.info(f"stopped at iteration {it}; continue with --resume auto")
@@ -420,7 +417,17 @@ class Trainer:
         for cb in self.callbacks:
             cb.on_train_end(self)
 
-    def _log_window(self, window: dict[str, Tensor], timing: dict[str, float]) -> None:
+    def _check_finite(self, loss: float | Tensor) -> None:
+        """Stop before a non-finite loss is logged as progress or saved into a checkpoint."""
+        if not math.isfinite(float(loss)):
+            raise RestoreError(
+                f"the training loss became {float(loss)} by iteration {self.iteration}; lower the learning rate or "
+                "enable train.grad_clip, then --resume auto from the last checkpoint"
+            )
+
+    def _log_window(self, window: dict[str, Tensor], timing: dict[str, float]) -> float:
+        """Log the window's mean scalars; return its mean loss. Checking the loss here rather
+        than every step keeps a device-to-host sync out of each iteration."""
         n = max(1, timing["iters"])
         values = {f"train/{k}": float(v) / n for k, v in window.items()}
         elapsed = time.perf_counter() - timing["start"]
@@ -429,11 +436,13 @@ class Trainer:
         values["train/data_wait"] = timing["data"] / elapsed if elapsed > 0 else 0.0
         self.log.scalars(self.iteration, values)
         loss = values.get("train/loss", math.nan)
+        self._check_finite(loss)
         self.log.info(
             f"[iter {self.iteration}/{self.cfg.total_iter}] loss {loss:.5g} lr {values['train/lr']:.3g} "
             f"{values['train/it_per_s']:.2f} it/s, data wait {100 * values['train/data_wait']:.0f}%"
         )
         timing.update(data=0.0, start=time.perf_counter(), iters=0)
+        return loss
 
 
 def batch_size_of(batch: dict[str, Any]) -> int:

@@ -210,3 +210,24 @@ def test_tensorboard_gets_scalars_and_validation_images(tmp_path: Path, images: 
     assert {"val/clean/0", "val/clean/1"} <= set(tags["images"])
     best = load_file(tmp_path / "experiments" / "tb" / "models" / "best_clean_psnr.pth")
     assert best["iteration"] == 2
+
+
+class NaNStep(TrainStep):
+    """Diverges at the third iteration."""
+
+    def __call__(self, model, batch, trainer):
+        loss = model(batch["input"]).abs().mean()
+        return (loss * float("nan") if trainer.iteration == 2 else loss), {}
+
+
+def test_a_diverging_loss_stops_with_one_line_before_any_nan_checkpoint(tmp_path: Path, images: Path) -> None:
+    from restore.errors import RestoreError
+
+    path = write_options(tmp_path, images, "nan")
+    path.write_text(path.read_text().replace("  total_iter: 8", "  total_iter: 8\n  step: {type: nan}"))
+    with registry.registered("train_step", "nan", f"{__name__}:NaNStep"):
+        with pytest.raises(RestoreError, match="loss became nan by iteration 3") as info:
+            Trainer(load_options(path), tensorboard=False).fit()
+    assert "\n" not in str(info.value)
+    saved = sorted((tmp_path / "experiments" / "nan" / "checkpoints").glob("iter_*.pth"))
+    assert [p.name for p in saved] == []  # save_every 3: iteration 3 already held NaN weights
