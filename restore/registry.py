@@ -49,6 +49,8 @@ _TABLE: dict[str, dict[str, str]] = {
         "cosine": "restore.optim.schedulers:WarmupCosine",
         "multistep": "restore.optim.schedulers:WarmupMultiStep",
         "constant": "restore.optim.schedulers:WarmupConstant",
+        "exponential": "restore.optim.schedulers:WarmupExponential",
+        "linear": "restore.optim.schedulers:WarmupLinear",
     },
     "train_step": {
         "supervised": "restore.engine.train_step:SupervisedStep",

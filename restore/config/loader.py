@@ -7,7 +7,9 @@ error names the file a wrong key actually came from, not just the top-level file
 Rules:
 * ``base:`` is a file or a list of files, relative to the file that names them, merged in
   order; the child's own keys are merged last. Mappings merge deeply, the later side winning;
-  any other value (lists included) is replaced whole.
+  any other value (lists included) is replaced whole. A mapping that names a different
+  component ``type`` than the one it overrides replaces it whole too: a child switching a
+  dataset from ``synthetic_noise`` to ``noisy_folder`` must not inherit ``noise``.
 * ``--set a.b.c=VALUE`` parses VALUE as YAML (``--set train.lr=1e-4``, ``--set x=[1,2]``).
 * Duplicate keys in one mapping are an error (YAML would silently keep the last).
 * Only ``yaml.safe_load`` semantics: no tags, no code, no eval.
@@ -81,6 +83,10 @@ def key_paths(tree: dict, prefix: KeyPath = ()) -> list[KeyPath]:
     return out
 
 
+def _switches_type(old: dict, new: dict) -> bool:
+    return "type" in old and "type" in new and old["type"] != new["type"]
+
+
 def merge(base: dict, base_origin: Origins, top: dict, top_origin: Origins) -> tuple[dict, Origins]:
     """Deep-merge ``top`` over ``base`` (mappings deep, everything else replaced)."""
     merged = copy.deepcopy(base)
@@ -89,7 +95,8 @@ def merge(base: dict, base_origin: Origins, top: dict, top_origin: Origins) -> t
     def walk(dst: dict, src: dict, prefix: KeyPath) -> None:
         for key, value in src.items():
             path = prefix + (str(key),)
-            if isinstance(value, dict) and isinstance(dst.get(key), dict):
+            old = dst.get(key)
+            if isinstance(value, dict) and isinstance(old, dict) and not _switches_type(old, value):
                 origin[path] = top_origin.get(path, origin.get(path, ""))
                 walk(dst[key], value, path)
                 continue

@@ -21,14 +21,8 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, ClassVar, Literal
 
 from restore import registry
-from restore.errors import ConfigError, RestoreError
-
-
-@dataclass(frozen=True)
-class Kind:
-    """Annotation marker: a :class:`Component` field of this registry kind."""
-
-    kind: str
+from restore.component import Component, Kind
+from restore.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -51,30 +45,6 @@ def _metric_names() -> list[str]:
 
 Protocol = Annotated[str, OneOf("evaluation protocol", _protocol_names)]
 MetricName = Annotated[str, OneOf("metric", _metric_names)]
-
-
-@dataclass
-class Component:
-    """A registered component chosen by name, with its constructor arguments."""
-
-    kind: str
-    type: str
-    args: dict[str, Any] = field(default_factory=dict)
-    where: str = field(default="", compare=False, repr=False)  # "file: dotted.key", for errors
-
-    def build(self, *positional: Any, **injected: Any) -> Any:
-        """Instantiate it; ``injected`` are the arguments the engine supplies (params, optimizer).
-
-        A user error raised by the constructor (a value the type hints cannot rule out, such as
-        a malformed noise name, or a folder that does not exist) is re-raised naming the option
-        file and key, keeping its class.
-        """
-        try:
-            return registry.get(self.kind, self.type)(*positional, **self.args, **injected)
-        except RestoreError as exc:
-            if not self.where:
-                raise
-            raise type(exc)(f"{self.where}: {exc}") from None
 
 
 # Constructor arguments that the engine passes itself and that option files must not set.
@@ -173,6 +143,7 @@ class Train:
     grad_clip: float | None = None
     accumulate: int = 1
     channels_last: bool = False
+    find_unused_parameters: bool = False  # DDP: steps that leave parts unused (IPT's per-task heads)
     val_every: int = 5000
     save_every: int = 5000
     log_every: int = 100
@@ -192,10 +163,17 @@ class Infer:
 
 @dataclass
 class Paths:
+    """Where runs go, and the weights a run starts from.
+
+    ``transfer``: ordered ``{pattern, action}`` rules (keep / freeze / reinit) applied when
+    loading ``pretrained`` into a fine-tuning model (:mod:`restore.engine.transfer`).
+    """
+
     experiments_root: str = "experiments"
     results_root: str = "results"
     pretrained: str | None = None
     strict_load: bool = True
+    transfer: list[dict[str, str]] | None = None
 
 
 @dataclass
@@ -203,7 +181,7 @@ class Options:
     """A whole option file, resolved."""
 
     name: str
-    task: Literal["denoise", "derain", "demoire", "shadow", "sr", "pretrain"] | None = None
+    task: Literal["denoise", "derain", "demoire", "shadow", "deblur", "sr", "pretrain"] | None = None
     seed: int = 0
     device: str = "auto"
     network: Annotated[Component, Kind("arch")] | None = None

@@ -30,7 +30,7 @@ class TrainStep:
     """
 
     def setup(self, trainer: "Trainer") -> None:
-        """Called once, after the model, losses and optimiser exist (check options here)."""
+        """Called once, after the model, losses, optimiser and datasets exist (check options here)."""
 
     def __call__(self, model: nn.Module, batch: Batch, trainer: "Trainer") -> tuple[Tensor, dict[str, float]]:
         raise NotImplementedError

@@ -35,6 +35,7 @@ from restore.engine.experiment import ExperimentDir, RunLog
 from restore.engine.network import build_network, unwrap
 from restore.engine.sampler import ResumableSampler
 from restore.engine.train_step import TrainStep
+from restore.engine.transfer import freeze_by_rules, transfer_from_file
 from restore.errors import ConfigError, RestoreError
 from restore.losses.weighted import WeightedSum
 
@@ -114,9 +115,16 @@ class Trainer:
         model = build_network(opts).to(self.device)
         if cfg.channels_last:
             model = model.to(memory_format=torch.channels_last)
+        transfer = opts.path.transfer
         if opts.path.pretrained and resume_path is None:
-            load_weights(model, opts.path.pretrained, strict=opts.path.strict_load)
-            self.log.info(f"loaded weights from {opts.path.pretrained}")
+            if transfer is not None:
+                report = transfer_from_file(model, opts.path.pretrained, transfer, strict=opts.path.strict_load)
+                self.log.info(f"loaded weights from {opts.path.pretrained} by path.transfer rules:\n{report.summary()}")
+            else:
+                load_weights(model, opts.path.pretrained, strict=opts.path.strict_load)
+                self.log.info(f"loaded weights from {opts.path.pretrained}")
+        elif resume_path is not None and transfer:
+            freeze_by_rules(model, transfer)  # requires_grad is not in checkpoints; the optimiser must see the same params
         self.ema = None
         if cfg.ema_decay is not None:
             from timm.utils import ModelEmaV3
@@ -125,12 +133,12 @@ class Trainer:
         self.model: nn.Module = model
         if ctx.distributed:
             ids = [self.device.index] if self.device.type == "cuda" else None
-            self.model = nn.parallel.DistributedDataParallel(model, device_ids=ids)
+            self.model = nn.parallel.DistributedDataParallel(
+                model, device_ids=ids, find_unused_parameters=cfg.find_unused_parameters)
         self.optimizer = cfg.optimizer.build(params=[p for p in model.parameters() if p.requires_grad])
         self.scheduler = cfg.scheduler.build(optimizer=self.optimizer, total_iter=cfg.total_iter) if cfg.scheduler else None
         self.criterion = WeightedSum([(t.loss.type, t.loss.build(), t.weight) for t in cfg.losses]).to(self.device)
         self.step: TrainStep = cfg.step.build()
-        self.step.setup(self)
 
         self.amp_dtype = AMP_DTYPES.get(cfg.amp) if cfg.amp and self.device.type == "cuda" else None
         if cfg.amp and self.amp_dtype is None:
@@ -144,6 +152,7 @@ class Trainer:
         self.val_sets = {name: s.dataset.build() for name, s in opts.datasets.val.items()}
         for dataset in self.val_sets.values():
             dataset.verify()
+        self.step.setup(self)
         self.consumed = 0
         if resume_path is not None:
             self.load_checkpoint(resume_path)
@@ -384,6 +393,7 @@ class Trainer:
         batches = self._loader()
         bar = tqdm(total=cfg.total_iter, initial=self.iteration, disable=not ctx.is_main or None, unit="it", dynamic_ncols=True)
         window: dict[str, Tensor] = {}
+        counts: dict[str, int] = {}
         timing = {"data": 0.0, "start": time.perf_counter(), "iters": 0}
         with self._stop_signals():
             while self.iteration < cfg.total_iter:
@@ -391,12 +401,13 @@ class Trainer:
                 timing["iters"] += 1
                 for key, value in logs.items():
                     window[key] = window.get(key, 0.0) + value
+                    counts[key] = counts.get(key, 0) + 1  # a per-task loss is absent from some iterations
                 bar.update(1)
                 it = self.iteration
                 if it % cfg.log_every == 0 or it == cfg.total_iter:
-                    loss = self._log_window(window, timing)
+                    loss = self._log_window(window, counts, timing)
                     bar.set_postfix(loss=f"{loss:.4g}", refresh=False)
-                    window = {}
+                    window, counts = {}, {}
                 if it % cfg.val_every == 0 or it == cfg.total_iter:
                     self.validate()
                 if self.callbacks:  # float() syncs with the device: only when someone listens
@@ -425,11 +436,11 @@ class Trainer:
                 "enable train.grad_clip, then --resume auto from the last checkpoint"
             )
 
-    def _log_window(self, window: dict[str, Tensor], timing: dict[str, float]) -> float:
-        """Log the window's mean scalars; return its mean loss. Checking the loss here rather
-        than every step keeps a device-to-host sync out of each iteration."""
-        n = max(1, timing["iters"])
-        values = {f"train/{k}": float(v) / n for k, v in window.items()}
+    def _log_window(self, window: dict[str, Tensor], counts: dict[str, int], timing: dict[str, float]) -> float:
+        """Log the window's mean scalars (each over the iterations that reported it); return the
+        mean loss. Checking the loss here rather than every step keeps a device-to-host sync out
+        of each iteration."""
+        values = {f"train/{k}": float(v) / max(1, counts.get(k, 1)) for k, v in window.items()}
         elapsed = time.perf_counter() - timing["start"]
         values["train/lr"] = self.optimizer.param_groups[0]["lr"]
         values["train/it_per_s"] = timing["iters"] / elapsed if elapsed > 0 else 0.0

@@ -11,12 +11,12 @@ class WeightedSum(nn.Module):
     """``sum_i weight_i * loss_i(pred, target)``; also returns each term for logging.
 
     Terms with the same loss name are logged as ``loss_<name>``, ``loss_<name>_1``, ...
+    An empty sum is allowed (a train step with its own objective, such as Neighbor2Neighbor's,
+    sets ``losses: []``) but calling it is a configuration error.
     """
 
     def __init__(self, terms: Sequence[tuple[str, nn.Module, float]]) -> None:
         super().__init__()
-        if not terms:
-            raise ValueError("at least one loss term is needed")
         names: list[str] = []
         for name, _, _ in terms:
             base, k = f"loss_{name}", 1
@@ -29,6 +29,10 @@ class WeightedSum(nn.Module):
         self.weights = [float(w) for _, _, w in terms]
 
     def forward(self, pred: Tensor, target: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        if not self.names:
+            from restore.errors import ConfigError
+
+            raise ConfigError("train.losses is empty, but this train step needs at least one loss term")
         total: Tensor | None = None
         logs: dict[str, Tensor] = {}
         for name, loss, weight in zip(self.names, self.losses, self.weights):

@@ -20,6 +20,7 @@ import torch
 from torch import Tensor
 
 from restore.errors import MissingWeightsError
+from restore.utils.weights_file import find_weights_file
 
 ENV_VAR = "RESTORE_LPIPS_BACKBONE"
 # torchvision's checkpoint file names (AlexNet_Weights / VGG16_Weights .IMAGENET1K_V1).
@@ -30,12 +31,7 @@ MIN_SIZE = {"alex": 31, "vgg": 16}
 
 def backbone_file(net: str, backbone_path: str | os.PathLike | None = None) -> Path:
     """Where the ``net`` backbone checkpoint is looked for (argument > env var > torch hub cache)."""
-    if backbone_path is not None:
-        return Path(backbone_path)
-    env = os.environ.get(ENV_VAR)
-    if env:
-        return Path(env)
-    return Path(torch.hub.get_dir()) / "checkpoints" / BACKBONE_FILES[net]
+    return find_weights_file(BACKBONE_FILES[net], backbone_path, ENV_VAR)
 
 
 class LPIPSMetric:

@@ -176,6 +176,19 @@ PROTOCOLS: dict[str, Protocol] = {
             ssim="skimage_uniform",
         ),
         _p(
+            name="gopro",
+            label="GoPro (Uformer)",
+            description=(
+                "Uformer test_gopro_hide.py: clamped float output, RGB PSNR peak 1, old-skimage 7x7 uniform "
+                "SSIM per channel with the implied data_range 2 of float input (sample cov.)"
+            ),
+            quantize=None,
+            scale=1.0,
+            psnr_peak=1.0,
+            ssim="skimage_uniform",
+            ssim_range=2.0,
+        ),
+        _p(
             name="uhdm",
             label="UHDM",
             description=(

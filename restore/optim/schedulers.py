@@ -81,3 +81,51 @@ class WarmupMultiStep(LambdaLR):
             return gamma ** sum(1 for m in steps if it >= m)
 
         super().__init__(optimizer, factor)
+
+
+class WarmupExponential(LambdaLR):
+    """Continuous exponential decay: lr * ``gamma ** (it / step_size)`` (WDNet's
+    ``2e-4 * 0.5 ** (iter / 1e5)``), after the warm-up."""
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        total_iter: int,
+        gamma: float = 0.5,
+        step_size: int = 100000,
+        warmup_iter: int = 0,
+        warmup_start: float = 0.0,
+    ) -> None:
+        if step_size <= 0:
+            from restore.errors import ConfigError
+
+            raise ConfigError(f"step_size must be > 0, got {step_size}")
+
+        def factor(it: int) -> float:
+            w = _warmup(it, warmup_iter, warmup_start)
+            return w if w is not None else gamma ** (it / step_size)
+
+        super().__init__(optimizer, factor)
+
+
+class WarmupLinear(LambdaLR):
+    """Flat, then linear decay to 0 at ``total_iter`` (LAB-Net's pix2pix-style schedule:
+    constant for ``flat_iter`` iterations, then ``1 - (it - flat_iter) / (total_iter - flat_iter)``)."""
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        total_iter: int,
+        flat_iter: int = 0,
+        warmup_iter: int = 0,
+        warmup_start: float = 0.0,
+    ) -> None:
+        span = max(1, total_iter - flat_iter)
+
+        def factor(it: int) -> float:
+            w = _warmup(it, warmup_iter, warmup_start)
+            if w is not None:
+                return w
+            return max(0.0, 1.0 - max(0, it - flat_iter) / span)
+
+        super().__init__(optimizer, factor)

@@ -25,6 +25,16 @@ def test_base_merge_is_deep_for_mappings_and_child_wins(tmp_path):
     assert origin[("train", "accumulate")].endswith("a.yml")
 
 
+def test_a_child_that_switches_a_component_type_replaces_the_mapping(tmp_path):
+    write(tmp_path / "a.yml", "name: a\nd: {type: synthetic_noise, root: x, noise: gauss25, crop_size: 64}\n")
+    child = write(tmp_path / "c.yml", "base: a.yml\nd: {type: noisy_folder, root: y}\n")
+    tree, origin = read_option_file(child)
+    assert tree["d"] == {"type": "noisy_folder", "root": "y"}
+    assert ("d", "noise") not in origin and origin[("d", "root")] == str(child)
+    same = write(tmp_path / "s.yml", "base: a.yml\nd: {type: synthetic_noise, root: z}\n")
+    assert read_option_file(same)[0]["d"] == {"type": "synthetic_noise", "root": "z", "noise": "gauss25", "crop_size": 64}
+
+
 def test_bases_merge_in_order_and_chain(tmp_path):
     write(tmp_path / "root.yml", "x: {a: 0, b: 0, c: 0}\n")
     write(tmp_path / "one.yml", "base: root.yml\nx: {a: 1, b: 1}\n")

@@ -62,6 +62,9 @@ def yaml_friendly(hint) -> bool:
         return all(isinstance(a, YAML_LEAVES) for a in typing.get_args(hint))
     if origin in (typing.Union, types.UnionType, list):
         return all(yaml_friendly(a) for a in typing.get_args(hint))
+    if origin is dict:  # a mapping of option sections (a mixture's sources, a degradation's args)
+        key, value = typing.get_args(hint)
+        return key is str and (value is typing.Any or yaml_friendly(value))
     return False
 
 

@@ -195,3 +195,16 @@ def test_shadow_b_worked_example(shadow_example):
     s = score("shadow_b", to_tensor(result), to_tensor(gt), to_tensor(mask))
     assert [s["lab_mae_pp"], s["lab_mae_s_pp"], s["lab_mae_ns_pp"]] == pytest.approx([2.3463, 9.6977, 1.3909], abs=6e-5)
     assert "psnr" not in s and "ssim" not in s
+
+
+def test_gopro_is_skimage_on_clamped_floats_with_the_old_implied_ssim_range():
+    from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+    rng = np.random.default_rng(7)
+    gt = rng.random((40, 48, 3))
+    pred = np.clip(gt + rng.normal(0, 0.05, gt.shape), 0, 1)
+    ev = Evaluator("gopro")
+    ev.update(torch.from_numpy(pred).permute(2, 0, 1)[None], torch.from_numpy(gt).permute(2, 0, 1)[None], names=["a"])
+    s = ev.summary()
+    assert s["psnr"] == pytest.approx(peak_signal_noise_ratio(gt, pred, data_range=1), abs=1e-6)
+    assert s["ssim"] == pytest.approx(structural_similarity(gt, pred, channel_axis=-1, data_range=2), abs=1e-6)
