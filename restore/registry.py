@@ -54,6 +54,7 @@ _TABLE: dict[str, dict[str, str]] = {
     },
     "train_step": {
         "supervised": "restore.engine.train_step:SupervisedStep",
+        "neighbor2neighbor": "restore.engine.neighbor2neighbor_step:Neighbor2NeighborStep",
     },
 }
 

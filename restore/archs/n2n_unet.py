@@ -11,6 +11,12 @@ Input (B, in_nc, H, W) with H and W multiples of 32 (five 2x poolings); output (
 ``residual=True`` (not in the paper; off by default) adds the input to the output, so the
 network predicts the noise: a short CPU run (the quickstart) then starts from the identity
 instead of having to learn it. It changes no weights, so either setting loads the same files.
+
+``pad_square=True`` makes the official evaluation padding the network's size rule: reflect-pad
+(numpy ``'reflect'``, edge not repeated, repeated reflection when the pad exceeds the side) at
+the bottom and right to a square of side ``ceil(max(H, W) / 32) * 32``, run, crop back. The
+border pixels then see exactly what the official validation showed them, which a per-axis
+pad to multiples of 32 does not.
 """
 
 from __future__ import annotations
@@ -34,11 +40,23 @@ class _Up(nn.Module):
         return torch.cat([self.deconv(x), skip], dim=1)
 
 
+def reflect_index(n: int, size: int, device: torch.device | None = None) -> torch.Tensor:
+    """Source indices of numpy's one-sided ``np.pad(..., (0, size - n), 'reflect')`` along an axis."""
+    i = torch.arange(size, device=device)
+    if n == 1:
+        return torch.zeros_like(i)
+    i = i % (2 * (n - 1))
+    return torch.where(i > n - 1, 2 * (n - 1) - i, i)
+
+
 class N2NUNet(nn.Module):
     size_multiple = 32
 
-    def __init__(self, in_nc: int = 3, out_nc: int = 3, n_feature: int = 48, residual: bool = False) -> None:
+    def __init__(self, in_nc: int = 3, out_nc: int = 3, n_feature: int = 48, residual: bool = False,
+                 pad_square: bool = False) -> None:
         super().__init__()
+        if pad_square:
+            self.forward_any_size = self._forward_square
         if residual and in_nc != out_nc:
             from restore.errors import ConfigError
 
@@ -91,3 +109,11 @@ class N2NUNet(nn.Module):
         h = a(self.nin_b(a(self.nin_a(h))))
         out = self.nin_c(h)
         return out + x if self.residual else out
+
+    def _forward_square(self, x: torch.Tensor) -> torch.Tensor:
+        """The official test-time rule: reflect-pad to a 32-multiple square, run, crop."""
+        h, w = x.shape[-2:]
+        side = -(-max(h, w) // 32) * 32
+        rows, cols = reflect_index(h, side, x.device), reflect_index(w, side, x.device)
+        padded = x.index_select(-2, rows).index_select(-1, cols)
+        return self(padded)[..., :h, :w]

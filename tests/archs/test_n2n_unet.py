@@ -57,3 +57,29 @@ def test_residual_option_adds_the_input_and_keeps_the_keys() -> None:
     torch.testing.assert_close(residual(x), plain(x) + x)
     with pytest.raises(ConfigError, match="in_nc == out_nc"):
         N2NUNet(in_nc=1, out_nc=3, residual=True)
+
+
+@pytest.mark.parametrize("size", [(37, 70), (64, 64), (100, 33), (5, 3)])
+def test_pad_square_is_numpys_reflect_to_a_32_multiple_square(size: tuple[int, int]) -> None:
+    import copy
+
+    import numpy as np
+
+    from restore.engine.inference import forward_padded
+
+    torch.manual_seed(0)
+    net = N2NUNet(n_feature=4, pad_square=True).eval()
+    h, w = size
+    x = torch.rand(1, 3, h, w)
+    side = (max(h, w) + 31) // 32 * 32
+    padded = np.pad(x[0].numpy(), [[0, 0], [0, side - h], [0, side - w]], "reflect")
+    with torch.no_grad():
+        expected = net(torch.from_numpy(padded)[None])[..., :h, :w]
+        torch.testing.assert_close(forward_padded(net, x), expected, rtol=0, atol=0)
+        twin = copy.deepcopy(net)  # EMA copies keep the rule and bind it to the copy
+        torch.testing.assert_close(forward_padded(twin, x), expected, rtol=0, atol=0)
+        assert twin.forward_any_size.__self__ is twin
+        # without the option the generic per-axis rule applies (different borders)
+        plain = N2NUNet(n_feature=4)
+        plain.load_state_dict(net.state_dict())
+        assert not hasattr(plain, "forward_any_size")

@@ -134,3 +134,23 @@ def test_model_validation():
         NoiseModel("poisson", 0, 0)
     with pytest.raises(ConfigError):
         NoiseModel("salt", 1, 1)
+
+
+@pytest.mark.parametrize("name", ["gauss25", "gauss5_50", "poisson30", "poisson5_50"])
+def test_each_model_mean_variance_and_independence_at_its_drawn_level(name):
+    """Per image: unbiased, variance sigma^2 (Gaussian) or x / lambda (Poisson), no correlation
+    between neighbouring pixels or between channels, for fixed and range models alike."""
+    model = parse_noise(name)
+    x = 0.4
+    clean = torch.full((3, 192, 192), x)
+    for seed in range(3):
+        level = model.draw_level(gen(seed))  # the same first draw the model makes
+        noise = (model(clean, gen(seed)) - clean).double()
+        var = (level / 255) ** 2 if model.kind == "gauss" else x / level
+        n = noise.numel()
+        assert abs(float(noise.mean())) < 5 * math.sqrt(var / n)
+        assert float(noise.var()) == pytest.approx(var, rel=0.04)
+        assert abs(neighbour_corr(noise)) < 0.02
+        assert abs(neighbour_corr(noise.transpose(-1, -2))) < 0.02  # vertical neighbours
+        r, g = noise[0].flatten(), noise[1].flatten()
+        assert abs(float(((r - r.mean()) * (g - g.mean())).mean() / (r.std() * g.std()))) < 0.02

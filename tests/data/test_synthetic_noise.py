@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from data_helpers import random_rgb, save_rgb
 from torch.utils.data import DataLoader
 
 from restore.data.synthetic_noise import SyntheticNoiseDataset
+from restore.errors import ConfigError
 
 
 @pytest.fixture
@@ -97,3 +99,64 @@ def test_kodak24_real_images(shared_data):
     assert s["name"] == "kodim01" and s["target"].shape[0] == 3
     assert set(s["target"].shape[1:]) == {512, 768}
     assert float((s["input"] - s["target"]).std()) == pytest.approx(25 / 255, rel=0.02)
+
+
+def official_validation_noise(root, noise: str, repeat: int) -> list[np.ndarray]:
+    """N2N's validation loop written out independently: one global numpy stream seeded with 101,
+    repeats outermost over the sorted files, PIL-style uint8 RGB / 255 in float32, the level drawn
+    before the noise, the float32 cast at the end (neighbor2neighbor.md §5, §7)."""
+    import cv2
+
+    kind, value = ("gauss", noise[5:]) if noise.startswith("gauss") else ("poisson", noise[7:])
+    state = np.random.get_state()
+    np.random.seed(101)
+    try:
+        out = []
+        files = sorted(root.glob("*.png"))
+        for _ in range(repeat):
+            for path in files:
+                im = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+                im = np.array(im, dtype=np.float32) / 255.0
+                if kind == "gauss" and "_" not in value:
+                    noisy = im + np.random.normal(size=im.shape) * (float(value) / 255.0)
+                elif kind == "gauss":
+                    lo, hi = (float(v) / 255.0 for v in value.split("_"))
+                    std = np.random.uniform(low=lo, high=hi, size=(1, 1, 1))
+                    noisy = im + np.random.normal(size=im.shape) * std
+                elif "_" not in value:
+                    lam = float(value)
+                    noisy = np.random.poisson(lam * im) / lam
+                else:
+                    lo, hi = (float(v) for v in value.split("_"))
+                    lam = np.random.uniform(low=lo, high=hi, size=(1, 1, 1))
+                    noisy = np.random.poisson(lam * im) / lam
+                out.append(np.array(noisy, dtype=np.float32))
+        return out
+    finally:
+        np.random.set_state(state)
+
+
+@pytest.mark.parametrize("noise", ["gauss25", "gauss5_50", "poisson30", "poisson5_50"])
+def test_official_stream_reproduces_n2n_validation_noise_draw_for_draw(clean_dir, noise):
+    ds = SyntheticNoiseDataset(str(clean_dir), noise=noise, repeat=3, noise_stream="official", phase="val")
+    expected = official_validation_noise(clean_dir, noise, 3)
+    assert len(ds) == len(expected) == 12
+    order = [7, 0, 11, 3, 3, 10]  # random access, out of order and repeated
+    for i in order:
+        got = ds[i]["input"].permute(1, 2, 0).numpy()
+        np.testing.assert_array_equal(got, expected[i])
+    assert ds[5]["name"] == "kodim02#1"  # repeat-major, as the official loop
+
+
+def test_official_stream_is_the_same_in_a_fresh_instance_and_in_workers(clean_dir):
+    make = lambda: SyntheticNoiseDataset(str(clean_dir), noise="poisson30", repeat=2, noise_stream="official", phase="test")
+    a = make()[6]["input"]
+    loaded = list(DataLoader(make(), batch_size=1, num_workers=2))
+    assert torch.equal(loaded[6]["input"][0], a)
+
+
+def test_official_stream_refuses_training_and_altered_images(clean_dir):
+    with pytest.raises(ConfigError, match="val/test"):
+        SyntheticNoiseDataset(str(clean_dir), noise_stream="official", phase="train")
+    with pytest.raises(ConfigError, match="crop_size"):
+        SyntheticNoiseDataset(str(clean_dir), noise_stream="official", phase="val", crop_size=16)
