@@ -22,6 +22,11 @@ KINDS = ("arch", "dataset", "loss", "metric", "optimizer", "scheduler", "train_s
 _TABLE: dict[str, dict[str, str]] = {
     "arch": {
         "n2n_unet": "restore.archs.n2n_unet:N2NUNet",
+        "uformer": "restore.archs.uformer:Uformer",
+        "uformer_t": "restore.archs.uformer:UformerT",
+        "uformer_s": "restore.archs.uformer:UformerS",
+        "uformer_b": "restore.archs.uformer:UformerB",
+        "ipt": "restore.archs.ipt:IPT",
     },
     "dataset": {
         "paired_folder": "restore.data.paired_folder:PairedFolderDataset",
