@@ -26,7 +26,10 @@ _TABLE: dict[str, dict[str, str]] = {
         "uformer_t": "restore.archs.uformer:UformerT",
         "uformer_s": "restore.archs.uformer:UformerS",
         "uformer_b": "restore.archs.uformer:UformerB",
+        "labnet": "restore.archs.labnet:LABNet",
+        "with_mask": "restore.archs.mask_input:WithMask",
         "ipt": "restore.archs.ipt:IPT",
+        "wdnet": "restore.archs.wdnet:WDNet",
     },
     "dataset": {
         "paired_folder": "restore.data.paired_folder:PairedFolderDataset",
@@ -39,6 +42,11 @@ _TABLE: dict[str, dict[str, str]] = {
         "l1": "restore.losses.pixel:L1Loss",
         "l2": "restore.losses.pixel:L2Loss",
         "charbonnier": "restore.losses.pixel:CharbonnierLoss",
+        "labnet_perceptual": "restore.losses.lab_space:LabNetPerceptualLoss",
+        "sobel_gradient": "restore.losses.lab_space:SobelGradientLoss",
+        "perceptual": "restore.losses.perceptual:PerceptualLoss",
+        "wavelet_l1": "restore.losses.wavelet:WaveletL1Loss",
+        "wavelet_texture": "restore.losses.wavelet:WaveletTextureLoss",
     },
     "metric": {
         "psnr": "restore.metrics.psnr:psnr",
@@ -59,6 +67,7 @@ _TABLE: dict[str, dict[str, str]] = {
     },
     "train_step": {
         "supervised": "restore.engine.train_step:SupervisedStep",
+        "labnet": "restore.engine.labnet_step:LabSpaceStep",
         "neighbor2neighbor": "restore.engine.neighbor2neighbor_step:Neighbor2NeighborStep",
     },
 }
