@@ -22,6 +22,8 @@ KINDS = ("arch", "dataset", "loss", "metric", "optimizer", "scheduler", "train_s
 _TABLE: dict[str, dict[str, str]] = {
     "arch": {
         "n2n_unet": "restore.archs.n2n_unet:N2NUNet",
+        "tape_r": "restore.archs.tape:TAPER",
+        "tape_r_base": "restore.archs.tape:TAPERBase",
         "uformer": "restore.archs.uformer:Uformer",
         "uformer_t": "restore.archs.uformer:UformerT",
         "uformer_s": "restore.archs.uformer:UformerS",
@@ -37,6 +39,8 @@ _TABLE: dict[str, dict[str, str]] = {
         "noisy_folder": "restore.data.noisy_folder:NoisyFolderDataset",
         "shadow_folder": "restore.data.shadow_folder:ShadowDataset",
         "sidd_blocks": "restore.data.sidd_blocks:SIDDBlocksDataset",
+        "degraded_folder": "restore.data.degraded_folder:DegradedFolderDataset",
+        "mixture": "restore.data.mixture:MixtureDataset",
     },
     "loss": {
         "l1": "restore.losses.pixel:L1Loss",
@@ -69,6 +73,8 @@ _TABLE: dict[str, dict[str, str]] = {
         "supervised": "restore.engine.train_step:SupervisedStep",
         "labnet": "restore.engine.labnet_step:LabSpaceStep",
         "neighbor2neighbor": "restore.engine.neighbor2neighbor_step:Neighbor2NeighborStep",
+        "tape_prior": "restore.engine.tape_step:TapePriorStep",
+        "ipt_pretrain": "restore.engine.ipt_pretrain_step:IPTPretrainStep",
     },
 }
 

@@ -1,0 +1,238 @@
+"""Several datasets drawn with configurable weights, each sample tagged with its source task.
+
+Pre-training mixes tasks: IPT trains one body with a head and a tail per task (it needs each
+sample's task), TAPE trains one task-agnostic network (it must not see the task). Sources are
+ordinary dataset sections, built through the registry::
+
+    type: mixture
+    tag_tasks: true            # false: no "task"/"task_id" keys at all (TAPE)
+    batch_by_task: false       # true: every training batch comes from one source (IPT, SR)
+    sources:
+      - {type: degraded_folder, root: datasets/DIV2K/HR, degradation: bicubic_x2, crop_size: 96, weight: 1}
+      - {type: paired_folder, input_dir: ..., target_dir: ..., crop_size: 48, weight: 2, task: derain}
+
+Sample: ``{"input", "target", "name", "input_path", "task", "task_id"}`` — other keys of the
+sources are dropped so that samples of different sources collate; ``task`` is the source's
+``task`` key (else the dataset's own ``task`` attribute, e.g. the degradation name, else
+``source<i>``), ``task_id`` its index in ``sources`` (names in :attr:`MixtureDataset.tasks`),
+``name`` is ``<task>/<source name>``. ``weight`` and ``task`` are the mixture's keys; every
+other key is the source dataset's (checked against its constructor here, with the source's
+position in the message). A source without ``phase`` or ``seed`` gets the mixture's.
+
+Training (``phase: train``) — key ``(index, seed)``, ``len`` = ``length`` (default: the
+sources' total): the source is drawn from the sample seed with probability ``weight / sum``
+(stream ``"mixture"``), the image is ``index mod len(source)`` and the source loads
+``(that image, stable_seed(seed, "source"))``. So a sample is a pure function of its key and
+the sampler's ``(index, seed)`` stream keeps training exact and resumable. Each epoch's index
+permutation spreads over every source's images, each hit ``length / len(source)`` times
+(+-1).
+
+Batching: a batch stacks ``input``s and ``target``s, so sources drawn into one batch must give
+equal sizes. Per-sample draws (``batch_by_task: false``, TAPE's uniform pool) need every source
+to produce the same input and target sizes (checked at construction from ``crop_size`` and
+``scale``; for super-resolution mixed with restoration use ``sr_input: upsampled`` on the SR
+sources). ``batch_by_task: true`` makes the whole batch come from one source, drawn from the
+seed of the batch's FIRST key (the DataLoader hands the batch's keys to
+:meth:`MixtureDataset.__getitems__`), so sizes may differ between sources (IPT: LR inputs of
+48 px with targets of 96/144/192 px); a batch of ``B`` keys is still a pure function of its
+keys, and sources are chosen per batch in proportion to the weights.
+
+Validation/test: the mixture is the concatenation of the sources (weights unused), each
+sample exactly what the source alone gives for that image (seeded by its own name).
+"""
+
+from __future__ import annotations
+
+import bisect
+import inspect
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+
+from restore import registry
+from restore.data.base import SeededDataset, check_phase, make_generator, parse_key, stable_seed
+from restore.errors import ConfigError, DataError, RestoreError
+
+#: Keys of the mixture's own, besides the source dataset's arguments.
+SOURCE_KEYS = ("weight", "task")
+#: Sample keys kept from a source.
+KEPT = ("input", "target", "name", "input_path")
+
+
+def build_source(index: int, spec: Any, phase: str, seed: int) -> tuple[SeededDataset, float, str | None]:
+    """Validate and build ``sources[index]``; returns ``(dataset, weight, task or None)``."""
+    from restore.config.typecheck import describe, matches, yaml_type_name
+    from restore.config.validate import component_parameters
+
+    where = f"sources.{index}"
+    if not isinstance(spec, dict):
+        raise ConfigError(f"{where} must be a mapping with a 'type' (a dataset name), got {yaml_type_name(spec)}")
+    name = spec.get("type")
+    if not isinstance(name, str) or name not in registry.names("dataset"):
+        raise ConfigError(f"{where}.type: {registry.unknown_name_message('dataset', str(name))}")
+    if name == "mixture":
+        raise ConfigError(f"{where}.type: a mixture cannot contain a mixture (list its sources instead)")
+    weight = spec.get("weight", 1.0)
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight > 0:
+        raise ConfigError(f"{where}.weight must be a positive number, got {weight!r}")
+    task = spec.get("task")
+    if task is not None and not isinstance(task, str):
+        raise ConfigError(f"{where}.task must be a string, got {task!r}")
+    params, hints, var_kw = component_parameters("dataset", name)
+    args = {k: v for k, v in spec.items() if k != "type" and k not in SOURCE_KEYS}
+    for key, value in args.items():
+        if key not in params:
+            if var_kw:
+                continue
+            valid = ", ".join(sorted({*params, "type", *SOURCE_KEYS}))
+            raise ConfigError(f"{where}: unknown key {key!r} for dataset {name!r} (valid keys: {valid})")
+        hint = hints.get(key)
+        if hint is not None and not matches(value, hint):
+            raise ConfigError(f"{where}.{key} must be {describe(hint)}, got {yaml_type_name(value)} {value!r}")
+    for pname, param in params.items():
+        if param.default is inspect.Parameter.empty and pname not in args:
+            raise ConfigError(f"{where}: missing required key {pname!r} for dataset {name!r}")
+    if "phase" in params:
+        args.setdefault("phase", phase)
+    if "seed" in params:
+        args.setdefault("seed", seed)
+    try:
+        dataset = registry.get("dataset", name)(**args)
+    except RestoreError as exc:
+        raise type(exc)(f"{where} ({name}): {exc}") from None
+    return dataset, float(weight), task
+
+
+def sample_sizes(dataset: Any) -> tuple[int, int] | None:
+    """``(input side, target side)`` of a cropped source's samples, None when not cropped."""
+    if hasattr(dataset, "sample_sizes"):
+        return dataset.sample_sizes()
+    crop = getattr(dataset, "crop_size", None)
+    if crop is None:
+        return None
+    return crop, crop * int(getattr(dataset, "scale", 1))
+
+
+class MixtureDataset(SeededDataset):
+    """Weighted mixture of dataset sections (see the module docstring).
+
+    Args (YAML options):
+        sources: dataset sections, each with ``type``, its own arguments, and optionally
+            ``weight`` (default 1) and ``task`` (the tag).
+        tag_tasks: add ``task`` (str) and ``task_id`` (int) to each sample (false for TAPE).
+        batch_by_task: draw one source per training batch instead of per sample.
+        length: training epoch length (default: the sum of the sources' lengths).
+        phase, seed: as for every dataset (passed to sources that do not set their own).
+    """
+
+    def __init__(
+        self,
+        sources: list[dict[str, Any]],
+        tag_tasks: bool = True,
+        batch_by_task: bool = False,
+        length: int | None = None,
+        phase: Literal["train", "val", "test"] = "train",
+        seed: int = 0,
+    ) -> None:
+        super().__init__(check_phase(phase), seed)
+        if not isinstance(sources, list) or not sources:
+            raise ConfigError("sources must be a non-empty list of dataset sections")
+        if length is not None and length < 1:
+            raise ConfigError(f"length must be a positive int or null, got {length}")
+        built = [build_source(i, spec, phase, seed) for i, spec in enumerate(sources)]
+        self.sources = [d for d, _, _ in built]
+        self.weights = [w for _, w, _ in built]
+        self.tasks: list[str] = []
+        for i, (dataset, _, task) in enumerate(built):
+            own = getattr(dataset, "task", None)
+            name = task if task is not None else own if isinstance(own, str) else f"source{i}"
+            if name in self.tasks:
+                raise ConfigError(
+                    f"sources.{i}: task {name!r} is also source {self.tasks.index(name)}'s; give each source a distinct 'task'"
+                )
+            if len(dataset) == 0:
+                raise DataError(f"sources.{i} ({name}) has no samples")
+            self.tasks.append(name)
+        self.tag_tasks, self.batch_by_task = tag_tasks, batch_by_task
+        total = sum(self.weights)
+        self._cumulative = [sum(self.weights[: i + 1]) / total for i in range(len(self.weights))]
+        self._offsets = [0]
+        for dataset in self.sources:
+            self._offsets.append(self._offsets[-1] + len(dataset))
+        self.length = length if length is not None else self._offsets[-1]
+        if self.phase == "train":
+            self.names = []
+            if not batch_by_task:
+                self._check_collatable()
+        else:
+            self.names = [f"{t}/{n}" for t, d in zip(self.tasks, self.sources) for n in d.names]
+
+    def _check_collatable(self) -> None:
+        sizes = [sample_sizes(d) for d in self.sources]
+        known = {s for s in sizes if s is not None}
+        if len(known) > 1:
+            listing = "; ".join(
+                f"{i} {t}: input {s[0]}, target {s[1]}" for i, (t, s) in enumerate(zip(self.tasks, sizes)) if s
+            )
+            raise ConfigError(
+                f"sources give samples of different sizes ({listing}), which cannot share a batch: "
+                "set batch_by_task: true, or equal crop sizes (sr_input: upsampled for bicubic sources)"
+            )
+
+    # ------------------------------------------------------------------ sampling
+    def __len__(self) -> int:
+        return self.length if self.phase == "train" else self._offsets[-1]
+
+    def source_of(self, sample_seed: int) -> int:
+        """The source index drawn for this sample (or batch) seed: P(i) = weight_i / sum."""
+        return min(bisect.bisect_right(self._cumulative, _uniform(sample_seed)), len(self.sources) - 1)
+
+    def locate(self, index: int) -> tuple[int, int]:
+        """Val/test: ``(source, image index)`` of concatenated position ``index``."""
+        s = bisect.bisect_right(self._offsets, index) - 1
+        return s, index - self._offsets[s]
+
+    def sample_files(self, index: int) -> dict[str, Path]:
+        s, j = self.locate(index) if self.phase != "train" else (0, 0)
+        return self.sources[s].sample_files(j)
+
+    def verify(self) -> int:
+        return sum(dataset.verify() for dataset in self.sources)
+
+    def __getitem__(self, key: Any) -> dict[str, Any]:
+        return self.__getitems__([key])[0]
+
+    def __getitems__(self, keys: list[Any]) -> list[dict[str, Any]]:
+        """Load a batch; with ``batch_by_task`` (train) all from the source of the first key's seed."""
+        parsed = [parse_key(k, len(self)) for k in keys]
+        if self.phase != "train":
+            out = []
+            for index, seed in parsed:
+                s, j = self.locate(index)
+                key = j if seed is None else (j, stable_seed(seed, "source"))
+                out.append(self._tagged(s, self.sources[s][key]))
+            return out
+        seeds = [self.sample_seed(index) if seed is None else seed for index, seed in parsed]
+        batch_source = self.source_of(seeds[0]) if self.batch_by_task else None
+        out = []
+        for (index, _), seed in zip(parsed, seeds):
+            s = batch_source if batch_source is not None else self.source_of(seed)
+            j = index % len(self.sources[s])
+            out.append(self._tagged(s, self.sources[s][(j, stable_seed(seed, "source"))]))
+        return out
+
+    def _tagged(self, s: int, sample: dict[str, Any]) -> dict[str, Any]:
+        if "target" not in sample:
+            raise DataError(f"mixture source {s} ({self.tasks[s]}) yields no 'target'; a mixture needs degraded/clean pairs")
+        out = {k: sample[k] for k in KEPT if k in sample}
+        out["name"] = f"{self.tasks[s]}/{sample['name']}"
+        if self.tag_tasks:
+            out["task"] = self.tasks[s]
+            out["task_id"] = s
+        return out
+
+
+def _uniform(sample_seed: int) -> float:
+    """U[0, 1) from the sample's ``"mixture"`` stream (float64)."""
+    return float(torch.rand((), generator=make_generator(sample_seed, "mixture"), dtype=torch.float64))
