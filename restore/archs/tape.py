@@ -42,10 +42,9 @@ import inspect
 from typing import Any
 
 import torch
-from timm.layers import trunc_normal_
 from torch import Tensor, nn
 
-from restore.archs.uformer import Stage
+from restore.archs.uformer import Stage, init_transformer_weights
 from restore.errors import ConfigError
 
 
@@ -162,7 +161,7 @@ class TAPER(nn.Module):
             cin = width
         self.tail = nn.Conv2d(cin, out_nc, 3, padding=1)
         self.prior_proj = nn.Linear(mid_dim, mid_dim) if prior_loss else None
-        self.apply(self._init_weights)
+        self.apply(init_transformer_weights)
 
     @staticmethod
     def _check(in_nc: int, out_nc: int, c: int, depths_enc: list[int], depths_dec: list[int], heads: list[int],
@@ -183,16 +182,6 @@ class TAPER(nn.Module):
                               f"got {tokens} and {pem_heads}")
         if residual and in_nc != out_nc:
             raise ConfigError(f"TAPE-R global_residual needs in_nc == out_nc, got {in_nc} and {out_nc}")
-
-    @staticmethod
-    def _init_weights(m: nn.Module) -> None:
-        if isinstance(m, nn.Linear):
-            trunc_normal_(m.weight, std=0.02)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.LayerNorm):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
 
     def encode(self, x: Tensor) -> tuple[Tensor, list[Tensor]]:
         """(B, in_nc, H, W) -> bottleneck map (B, H/2^L, W/2^L, d_m) before the PEM, and the skips."""

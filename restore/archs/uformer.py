@@ -266,6 +266,17 @@ class _Conv(nn.Module):
         return getattr(self, self.attr)(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
 
 
+def init_transformer_weights(m: nn.Module) -> None:
+    """The official init: truncated-normal (std 0.02) linears with zero bias, unit LayerNorms."""
+    if isinstance(m, nn.Linear):
+        trunc_normal_(m.weight, std=0.02)
+        if m.bias is not None:
+            nn.init.zeros_(m.bias)
+    elif isinstance(m, nn.LayerNorm):
+        nn.init.ones_(m.weight)
+        nn.init.zeros_(m.bias)
+
+
 class Uformer(nn.Module):
     """Uformer on (B, dd_in, H, W) -> (B, in_chans, H, W); H, W multiples of ``size_multiple``.
 
@@ -343,7 +354,7 @@ class Uformer(nn.Module):
             self.add_module(f"upsample_{i}", _Conv(nn.ConvTranspose2d(cin, c * 2 ** (3 - i), 2, 2), "deconv"))
             self.add_module(f"decoderlayer_{i}", stage(5 + i, c * 2 ** (4 - i), 3 - i, dpr, modulator))
         self.size_multiple = math.lcm(*(s.blocks[0].win_size * 2**lvl for s, lvl in self._stages() if len(s.blocks)))
-        self.apply(self._init_weights)
+        self.apply(init_transformer_weights)
 
     @staticmethod
     def _check(depths: list[int], heads: list[int], c: int, projection: str, mlp: str, pad: str, img_size: int,
@@ -366,16 +377,6 @@ class Uformer(nn.Module):
         levels = [0, 1, 2, 3, 4, 3, 2, 1, 0]
         names = [f"encoderlayer_{i}" for i in range(4)] + ["conv"] + [f"decoderlayer_{i}" for i in range(4)]
         return [(getattr(self, n), lvl) for n, lvl in zip(names, levels)]
-
-    @staticmethod
-    def _init_weights(m: nn.Module) -> None:
-        if isinstance(m, nn.Linear):
-            trunc_normal_(m.weight, std=0.02)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.LayerNorm):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         """(B, dd_in, H, W) [+ (B, 1, H, W) mask with ``mask_input``] -> (B, in_chans, H, W)."""
