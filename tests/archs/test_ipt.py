@@ -5,7 +5,6 @@ procedure (spec §4, written as plain loops), and `restore infer` with every IPT
 from __future__ import annotations
 
 import functools
-import json
 import math
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from key_listings import key_listing
 from restore.archs.ipt import IPT, PRETRAIN_TASKS, Attention
 from restore.archs.ipt_patches import forward_chop
 from restore.cli.main import main
@@ -27,7 +27,6 @@ from restore.engine.network import build_network
 from restore.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
-KEYS = ROOT.parent / "shared" / "specs" / "keys"
 LAYOUTS = {  # listing -> constructor arguments
     "ipt.json": {"scale": [2, 3, 4, 1, 1, 1], "num_queries": 6},
     "ipt_x1.json": {"scale": [1]},
@@ -52,13 +51,6 @@ def _no_onednn():
     torch.backends.mkldnn.enabled = False
     yield
     torch.backends.mkldnn.enabled = before
-
-
-def listing(name: str) -> dict:
-    path = KEYS / name
-    if not path.is_file():
-        pytest.skip(f"key listing not found at {path}")
-    return json.loads(path.read_text())
 
 
 def meta_ipt(**kwargs) -> IPT:
@@ -260,7 +252,7 @@ def ref_chop(net, x: Tensor, s: int, patch: int = 48) -> Tensor:
 
 @pytest.mark.parametrize("name", list(LAYOUTS))
 def test_state_dict_matches_the_official_listing(name):
-    spec = listing(name)
+    spec = key_listing(name)
     model = meta_ipt(**LAYOUTS[name])
     state = model.state_dict()
     assert list(state) == list(spec["state_dict"]) and len(state) == spec["num_keys"]
@@ -277,11 +269,11 @@ def test_state_dict_matches_the_official_listing(name):
 def test_parameter_counts_are_the_specs(name):
     model = meta_ipt(**LAYOUTS[name])
     assert sum(p.numel() for p in model.parameters()) == SPEC_COUNTS[name]
-    assert sum(p.numel() for p in model.parameters() if p.requires_grad) == listing(name)["num_trainable_params"]
+    assert sum(p.numel() for p in model.parameters() if p.requires_grad) == key_listing(name)["num_trainable_params"]
 
 
 def test_pretraining_layout_names_its_tasks():
-    spec = listing("ipt.json")
+    spec = key_listing("ipt.json")
     assert [t for t, _ in spec["meta"]["tasks"]] == list(PRETRAIN_TASKS)
     model = meta_ipt(scale=[2, 3, 4, 1, 1, 1], num_queries=6, task="derain")
     assert model.task == 5 and model.scale == 1
@@ -457,7 +449,7 @@ def test_infer_option_files_build_the_released_layouts(stem):
     assert opt.network.type == "ipt" and opt.infer.tile is None
     with torch.device("meta"):
         model = build_network(opt)
-    assert {k: list(v.shape) for k, v in model.state_dict().items()} == listing(INFER_FILES[stem])["state_dict"]
+    assert {k: list(v.shape) for k, v in model.state_dict().items()} == key_listing(INFER_FILES[stem])["state_dict"]
 
 
 IMAGE_SIZE = {1: (61, 63), 2: (50, 62), 3: (50, 62), 4: (50, 62)}  # cuts (h - 48) % 12 != 0 on both axes

@@ -13,6 +13,7 @@ import pytest
 import torch
 from PIL import Image
 
+from key_listings import key_listing
 from restore.archs import labnet as labnet_module
 from restore.archs.labnet import LABNet, SpatialAttentionBlock, local_spatial_attention
 from restore.archs.opencv_lab import lab8_codes, lab8_to_rgb, rgb_to_lab8
@@ -21,14 +22,11 @@ from restore.engine.checkpoint import load_weights
 from restore.errors import ConfigError, MissingWeightsError
 
 ROOT = Path(__file__).resolve().parents[2]
-KEYS = ROOT.parent / "shared" / "specs" / "keys" / "labnet.json"
 
 
 @pytest.fixture(scope="module")
 def official_keys() -> dict[str, list[int]]:
-    if not KEYS.is_file():
-        pytest.skip(f"key listing not found at {KEYS}")
-    return json.loads(KEYS.read_text())
+    return key_listing("labnet.json")
 
 
 # --------------------------------------------------------------------------- size and keys

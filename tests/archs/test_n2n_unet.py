@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 import torch
+from key_listings import key_listing
 
 from restore.archs.n2n_unet import N2NUNet
 from restore.engine.checkpoint import load_weights
 from restore.errors import ConfigError
 
-KEYS = Path(__file__).resolve().parents[2].parent / "shared" / "specs" / "keys" / "n2n_unet.json"
 
 
 @pytest.fixture(scope="module")
 def official_keys() -> dict[str, list[int]]:
-    if not KEYS.is_file():
-        pytest.skip(f"key listing not found at {KEYS}")
-    return json.loads(KEYS.read_text())
+    return key_listing("n2n_unet.json")
 
 
 def test_state_dict_matches_the_official_listing(official_keys: dict[str, list[int]]) -> None:

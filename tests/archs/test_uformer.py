@@ -4,7 +4,6 @@ test procedure (random weights saved in the official checkpoint layout)."""
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from key_listings import key_listing
 from restore.archs.uformer import LeWinBlock, Uformer, UformerB, UformerS, UformerT
 from restore.cli.main import main
 from restore.config import load_options
@@ -23,7 +23,6 @@ from restore.engine.network import build_network
 from restore.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
-KEYS = ROOT.parent / "shared" / "specs" / "keys"
 # Spec uformer.md section 1, measured on the official class.
 PARAMS = {"T": 5_291_853, "S": 20_751_197, "B": 50_880_946}
 VARIANTS = {"T": UformerT, "S": UformerS, "B": UformerB}
@@ -32,10 +31,7 @@ SHRINK = ["network.embed_dim=8", "network.depths=[1,1,1,1,1,1,1,1,1]"]  # --set 
 
 
 def listing(variant: str) -> dict:
-    path = KEYS / f"uformer_{variant}.json"
-    if not path.is_file():
-        pytest.skip(f"key listing not found at {path}")
-    return json.loads(path.read_text())
+    return key_listing(f"uformer_{variant}.json")
 
 
 @pytest.mark.parametrize("variant", ["T", "S", "B"])

@@ -12,22 +12,20 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from key_listings import key_listing
 from restore.archs.wdnet import OFFICIAL_DILATIONS, WDNet
 from restore.cli.main import main
 from restore.engine.checkpoint import load_weights
 from restore.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
-KEYS = ROOT.parent / "shared" / "specs" / "keys" / "wdnet.json"
 TINY = dict(channels=16, growth=8, dilations=[1, 3])
 TINY_SET = ["--set", "network.channels=16", "--set", "network.growth=8", "--set", "network.dilations=[1, 3]"]
 
 
 @pytest.fixture(scope="module")
 def official_keys() -> dict[str, list[int]]:
-    if not KEYS.is_file():
-        pytest.skip(f"key listing not found at {KEYS}")
-    return json.loads(KEYS.read_text())
+    return key_listing("wdnet.json")
 
 
 def randomized(net: WDNet, seed: int = 0, std: float = 0.05) -> WDNet:
