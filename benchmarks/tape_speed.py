@@ -10,30 +10,14 @@ of ``--crop`` crops. CPU in float32; on CUDA also with fp16 and bf16 autocast. R
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 from contextlib import nullcontext
 
 import torch
 
 from restore.archs.tape import TAPER, TAPERBase
+from timing import median_seconds
 
 VARIANTS = {"tape_r": TAPER, "tape_r_base": TAPERBase}
-
-
-def _timed(fn, repeats: int, cuda: bool) -> float:  # noqa: ANN001
-    """Median seconds of ``fn()`` after two warm-up calls."""
-    times = []
-    for i in range(repeats + 2):
-        if cuda:
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        fn()
-        if cuda:
-            torch.cuda.synchronize()
-        if i >= 2:
-            times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main() -> None:
@@ -71,7 +55,7 @@ def main() -> None:
                 with torch.inference_mode(), autocast:
                     net(x)
 
-            t_inf = _timed(infer, args.repeats, on_cuda)
+            t_inf = median_seconds(infer, args.repeats, on_cuda)
 
             net.train()
             opt = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad], lr=1e-4)
@@ -90,7 +74,7 @@ def main() -> None:
                 scaler.update()
                 opt.zero_grad(set_to_none=True)
 
-            t_train = _timed(train_step, args.repeats, on_cuda)
+            t_train = median_seconds(train_step, args.repeats, on_cuda)
             mp_inf = args.size**2 / 1e6 / t_inf
             mp_train = args.batch * args.crop**2 / 1e6 / t_train
             print(f"| {name} | {params / 1e6:.3f} M | {device_name} | {precision} | {1e3 * t_inf:.1f} | {mp_inf:.2f} "

@@ -12,8 +12,6 @@ code writes it (``(q * scale) @ k^T + bias``, softmax, ``@ v``) instead of
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 from contextlib import nullcontext
 from unittest import mock
 
@@ -21,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from restore.archs.uformer import UformerB, UformerS, UformerT
+from timing import median_seconds
 
 VARIANTS = {"T": UformerT, "S": UformerS, "B": UformerB}
 
@@ -37,18 +36,8 @@ def seconds_per_forward(model: torch.nn.Module, x: torch.Tensor, repeats: int, a
     """Median wall time of one forward (after two warm-up runs)."""
     cuda = x.device.type == "cuda"
     autocast = torch.autocast("cuda", dtype=amp) if amp is not None else nullcontext()
-    times = []
     with torch.inference_mode(), autocast:
-        for i in range(repeats + 2):
-            if cuda:
-                torch.cuda.synchronize()
-            start = time.perf_counter()
-            model(x)
-            if cuda:
-                torch.cuda.synchronize()
-            if i >= 2:
-                times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        return median_seconds(lambda: model(x), repeats, cuda)
 
 
 def main() -> None:
