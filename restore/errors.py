@@ -21,3 +21,7 @@ class DataError(RestoreError):
 
 class MissingWeightsError(RestoreError):
     """External weights (LPIPS backbone, VGG, ...) are not on disk; we never download them."""
+
+
+class OutputError(RestoreError):
+    """Writing an output failed (disk full, read-only folder, name too long) or would land outside its folder."""

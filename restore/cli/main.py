@@ -56,6 +56,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"restore: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        # an OS error nobody mapped closer to its cause (disk full, read-only folder, ...)
+        if os.environ.get("RESTORE_DEBUG"):
+            raise
+        from restore.utils.files import os_error_reason
+
+        where = f"'{exc.filename}': " if exc.filename else ""
+        print(f"restore: error: {where}{os_error_reason(exc)}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("restore: interrupted", file=sys.stderr)
         return 130

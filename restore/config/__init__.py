@@ -37,9 +37,6 @@ def options_to_yaml(options: Options) -> str:
 
 def save_options(options: Options, path: str | Path) -> Path:
     """Write the resolved options (atomically: temporary file, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(options_to_yaml(options), encoding="utf-8")
-    tmp.replace(path)
-    return path
+    from restore.utils.files import atomic_write
+
+    return atomic_write(path, options_to_yaml(options))

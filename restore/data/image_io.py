@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import fnmatch
 import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,7 @@ import numpy as np
 import torch
 
 from restore.errors import DataError
+from restore.utils.files import atomic_write
 
 #: Extensions we read and write (compared case-insensitively: SIDD ships ``.PNG``).
 IMAGE_EXTENSIONS: tuple[str, ...] = (".bmp", ".jpeg", ".jpg", ".png", ".tif", ".tiff")
@@ -238,24 +238,6 @@ def quantize(array: np.ndarray, bit_depth: int) -> np.ndarray:
     raise TypeError(f"cannot write an image of dtype {array.dtype}")
 
 
-def _current_umask() -> int:
-    """The process umask, read without changing it where possible (Linux ``/proc``).
-
-    Elsewhere ``os.umask`` must be set to read it; it is restored at once (a thread creating a
-    file in between would get the temporary value, an accepted risk on those platforms).
-    """
-    try:
-        with open("/proc/self/status", encoding="ascii", errors="replace") as f:
-            for line in f:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
-    old = os.umask(0o022)
-    os.umask(old)
-    return old
-
-
 def write_image(path: str | os.PathLike[str], image: Any, bit_depth: int = 8) -> Path:
     """Write an RGB(A)/grey image atomically and return its path.
 
@@ -287,22 +269,7 @@ def write_image(path: str | os.PathLike[str], image: Any, bit_depth: int = 8) ->
     ok, encoded = cv2.imencode(ext, array)
     if not ok:
         raise DataError(f"cannot write image '{p}': OpenCV could not encode it as {ext}")
-    try:
-        p.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
-    except OSError as exc:
-        raise DataError(f"cannot write image '{p}': {exc.strerror or exc}") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(encoded.tobytes())
-        os.chmod(tmp, 0o666 & ~_current_umask())  # mkstemp makes 0600; give what open() would
-        os.replace(tmp, p)
-    except OSError as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise DataError(f"cannot write image '{p}': {exc.strerror or exc}") from None
+    atomic_write(p, encoded.tobytes())
     return p
 
 

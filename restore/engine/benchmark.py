@@ -17,6 +17,7 @@ is never needed).
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import os
@@ -38,6 +39,7 @@ from restore.engine.distributed import DistContext
 from restore.engine.evaluate import EvalResult, evaluate, network_inputs
 from restore.engine.network import build_network, input_keys
 from restore.errors import ConfigError, DataError
+from restore.utils.files import atomic_write
 
 
 def resolve_weights(options: Options, weights: str | os.PathLike | None) -> Path:
@@ -66,14 +68,12 @@ def _cell(value: Any) -> Any:
 def write_csv(path: Path, result: EvalResult) -> Path:
     """Per-image rows (``name`` then the metric columns; an absent region value is empty)."""
     columns = ["name", *result.columns]
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
-        writer.writeheader()
-        for row in result.rows:
-            writer.writerow({k: _cell(row.get(k)) for k in columns})
-    os.replace(tmp, path)
-    return path
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=columns, extrasaction="ignore")
+    writer.writeheader()
+    for row in result.rows:
+        writer.writerow({k: _cell(row.get(k)) for k in columns})
+    return atomic_write(path, text.getvalue())
 
 
 def _json_number(value: Any) -> Any:
@@ -84,10 +84,7 @@ def _json_number(value: Any) -> Any:
 
 
 def _write_text(path: Path, text: str) -> Path:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return atomic_write(path, text)
 
 
 def set_summary(result: EvalResult, spec: EvalSet, options: Options, weights: Path, timestamp: str) -> dict[str, Any]:

@@ -16,7 +16,6 @@ BasicSR's ``{"params": ..., "params_ema": ...}`` and restore's own checkpoints, 
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ import torch
 from torch import nn
 
 from restore.errors import ConfigError, DataError
+from restore.utils.files import atomic_write
 
 FORMAT = "restore-checkpoint-v1"
 # Looked up in this order when a file is a dict of several state_dicts (EMA weights first:
@@ -33,20 +33,13 @@ _STATE_KEYS = ("ema", "params_ema", "model", "params", "state_dict", "net", "mod
 _LIST_MAX = 6  # key names shown in one error line
 
 
-def atomic_save(obj: Any, path: str | os.PathLike) -> None:
-    """``torch.save`` to a temporary file in the same folder, fsync, then rename over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(obj, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def atomic_save(obj: Any, path: str | os.PathLike, inside: str | os.PathLike | None = None) -> None:
+    """``torch.save`` through :func:`restore.utils.files.atomic_write` (temporary file, fsync, rename).
+
+    ``inside``: the folder the resolved destination must lie in. A full disk or a read-only
+    folder is one :class:`~restore.errors.OutputError` line, and no temporary file remains.
+    """
+    atomic_write(path, lambda handle: torch.save(obj, handle), inside=inside)
 
 
 def load_file(path: str | os.PathLike) -> Any:

@@ -274,12 +274,9 @@ def write_report(path: str | os.PathLike, results: Mapping[str, EvalResult], ima
     missing ones are noted in the report); ``meta`` adds
     ``key: value`` lines under the title (weights, option file, ...).
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(render(results, images, title=title, meta=meta), encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    from restore.utils.files import atomic_write
+
+    return atomic_write(path, render(results, images, title=title, meta=meta))
 
 
 def needed(results: Mapping[str, EvalResult]) -> dict[str, list[int]]:

@@ -23,6 +23,7 @@ from restore.data.image_io import (
     write_image,
 )
 from restore.errors import DataError
+from restore.utils import files
 
 
 def test_rgb_order_red_pixel_written_by_cv2(tmp_path):
@@ -267,7 +268,7 @@ def test_umask_without_proc(monkeypatch):
     monkeypatch.setattr(builtins, "open", no_proc)
     old = os.umask(0o027)
     try:
-        assert image_io._current_umask() == 0o027
+        assert files._umask() == 0o027
         assert os.umask(0o027) == 0o027
     finally:
         os.umask(old)
