@@ -16,12 +16,40 @@ def add_option_arguments(parser: argparse.ArgumentParser, required: bool = True)
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="override an option, VALUE parsed as YAML (repeatable), e.g. --set train.total_iter=1000",
+        help="override an option, VALUE parsed as YAML (repeatable), e.g. --set train.total_iter=1000; "
+        "KEY=null on a set removes it; a new 'type' replaces the whole section",
     )
 
 
+def add_set_arguments(parser: argparse.ArgumentParser, test_sets: bool = False) -> None:
+    """``--rename-set OLD=NEW`` and (``test_sets``) ``--test-set NAME``, for commands that use sets."""
+    parser.add_argument(
+        "--rename-set",
+        dest="renames",
+        action="append",
+        default=[],
+        metavar="OLD=NEW",
+        help="rename an evaluation set (its results folder, table rows, best_<set>_*.pth), repeatable",
+    )
+    if test_sets:
+        parser.add_argument(
+            "--test-set",
+            dest="test_sets",
+            action="append",
+            default=[],
+            metavar="NAME",
+            help="evaluate only this test set (repeatable; names after --rename-set)",
+        )
+
+
 def load_from_args(args: argparse.Namespace) -> Options:
-    return load_options(args.opt, args.overrides)
+    """The options named by ``-opt``, with ``--set``, ``--rename-set`` and ``--test-set`` applied."""
+    return load_options(
+        args.opt,
+        args.overrides,
+        renames=getattr(args, "renames", None) or (),
+        test_sets=getattr(args, "test_sets", None) or (),
+    )
 
 
 def require(options: Options, *keys: str, command: str) -> None:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from restore.cli.common import add_option_arguments, load_from_args
+from restore.cli.common import add_option_arguments, add_set_arguments, load_from_args
 from restore.config import options_to_yaml
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_option_arguments(parser)
+    add_set_arguments(parser, test_sets=True)
 
 
 def run(args: argparse.Namespace) -> int:

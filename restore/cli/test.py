@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 
 from restore.cli.common import add_check_argument, add_option_arguments, load_from_args, require, run_check
+from restore.cli.common import add_set_arguments
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_option_arguments(parser)
+    add_set_arguments(parser, test_sets=True)
     parser.add_argument("--weights", metavar="CKPT", help="weights to evaluate (default: path.pretrained)")
     parser.add_argument("--device", metavar="D", help="auto, cpu, cuda or cuda:N (default: the option file's 'device')")
     add_check_argument(parser)

@@ -15,15 +15,31 @@ import yaml
 
 from restore.config.loader import apply_overrides, read_option_file
 from restore.config.schema import Component, Options, to_plain
+from restore.config.sets import resolve_sets, set_names
 from restore.config.validate import validate
 
 __all__ = ["Component", "Options", "load_options", "save_options", "options_to_yaml"]
 
 
-def load_options(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Options:
-    """Read, merge, override and validate an option file; raise ConfigError on any problem."""
+def load_options(
+    path: str | Path,
+    overrides: list[str] | tuple[str, ...] = (),
+    *,
+    renames: list[str] | tuple[str, ...] = (),
+    test_sets: list[str] | tuple[str, ...] = (),
+) -> Options:
+    """Read, merge, override and validate an option file; raise ConfigError on any problem.
+
+    Order: ``base:`` files, the file itself, ``--set`` overrides (``overrides``), then the
+    evaluation sets: null sets removed, ``label:`` and ``--rename-set OLD=NEW`` (``renames``)
+    applied, and ``--test-set`` (``test_sets``) kept (:mod:`restore.config.sets`).
+    """
     tree, origin = read_option_file(path)
+    before = set_names(tree)
     tree, origin = apply_overrides(tree, origin, overrides)
+    tree, origin = resolve_sets(
+        tree, origin, before_overrides=before, renames=renames, test_sets=test_sets, default_source=str(path)
+    )
     options = validate(tree, origin, Options, default_source=str(path))
     options.source = str(path)
     return options

@@ -10,66 +10,28 @@ Rules:
   any other value (lists included) is replaced whole. A mapping that names a different
   component ``type`` than the one it overrides replaces it whole too: a child switching a
   dataset from ``synthetic_noise`` to ``noisy_folder`` must not inherit ``noise``.
-* ``--set a.b.c=VALUE`` parses VALUE as YAML (``--set train.lr=1e-4``, ``--set x=[1,2]``).
-* Duplicate keys in one mapping are an error (YAML would silently keep the last).
-* Only ``yaml.safe_load`` semantics: no tags, no code, no eval.
+* ``--set a.b.c=VALUE`` parses VALUE as YAML (``--set train.lr=1e-4``, ``--set x=[1,2]``);
+  ``--set a.b.type=NAME`` switching to another component replaces ``a.b`` whole, as above.
+* YAML is read strictly and within bounds (:mod:`restore.config.yaml_text`): duplicate keys,
+  control characters, deep nesting and alias bombs are one-line errors.
+* A file must be a regular UTF-8 file of at most 2 MiB; ``base:`` chains at most 32 deep.
 """
 
 from __future__ import annotations
 
 import copy
-import re
+import stat
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from restore.config.yaml_text import MAX_DEPTH, nesting_depth, parse_yaml_text
 from restore.errors import ConfigError
+from restore.utils.files import os_error_reason
+
+__all__ = ["apply_overrides", "key_paths", "merge", "parse_yaml_text", "read_option_file"]
 
 KeyPath = tuple[str, ...]
 Origins = dict[KeyPath, str]
-
-
-class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys within one mapping."""
-
-
-def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
-    seen: dict[Any, int] = {}
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if key in seen:
-            raise ConfigError(
-                f"{loader.name}:{key_node.start_mark.line + 1}: duplicate key {key!r} "
-                f"(first given on line {seen[key] + 1})"
-            )
-        seen[key] = key_node.start_mark.line
-    return loader.construct_mapping(node, deep=deep)
-
-
-_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-# YAML 1.1 reads ``1e-4`` (no dot) as a string; in option files it is always meant as a float.
-_StrictLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
-    list("-+0123456789"),
-)
-
-
-def parse_yaml_text(text: str, name: str) -> Any:
-    """Parse YAML text strictly; syntax errors become one-line ConfigErrors naming ``name``."""
-    loader = _StrictLoader(text)
-    loader.name = name
-    try:
-        return loader.get_single_data()
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        where = f"{name}:{mark.line + 1}:{mark.column + 1}" if mark else name
-        raise ConfigError(f"{where}: invalid YAML: {exc.problem}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{name}: invalid YAML: {exc}") from None
-    finally:
-        loader.dispose()
 
 
 def key_paths(tree: dict, prefix: KeyPath = ()) -> list[KeyPath]:
@@ -111,26 +73,57 @@ def merge(base: dict, base_origin: Origins, top: dict, top_origin: Origins) -> t
     return merged, origin
 
 
+MAX_FILE_BYTES = 2 * 1024 * 1024  # real option files are a few KiB; a bigger one is the wrong file
+MAX_BASE_DEPTH = 32  # ``base:`` chains deeper than this are a mistake (and would exhaust recursion)
+
+
+def _read_text(path: Path, stack: tuple[Path, ...]) -> str:
+    """The text of one option file, or a one-line ConfigError saying why it cannot be read."""
+    shown = one_line(str(path))
+    what = f"{one_line(str(stack[-1]))}: base file '{shown}'" if stack else f"option file '{shown}'"
+    try:
+        info = path.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        raise ConfigError(f"{what} not found") from None
+    except OSError as exc:
+        raise ConfigError(f"{what}: cannot read it: {os_error_reason(exc)}") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise ConfigError(f"{what} is a folder, not a YAML file")
+    if not stat.S_ISREG(info.st_mode):
+        raise ConfigError(f"{what} is not a regular file (a pipe, socket or device); save the options to a file")
+    if info.st_size > MAX_FILE_BYTES:
+        raise ConfigError(f"{what} is {info.st_size / 2**20:.1f} MiB; option files are at most 2 MiB (is it the right file?)")
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError(f"{what}: cannot read it: {os_error_reason(exc)}") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise ConfigError(f"{what} is over 2 MiB; option files are at most 2 MiB (is it the right file?)")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(
+            f"{shown}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); save option files as UTF-8"
+        ) from None
+
+
 def read_option_file(path: str | Path, _stack: tuple[Path, ...] = ()) -> tuple[dict, Origins]:
     """Read one option file and everything it inherits through ``base:``."""
     path = Path(path)
-    if not path.is_file():
-        if _stack:
-            raise ConfigError(f"{_stack[-1]}: base file '{path}' not found")
-        raise ConfigError(f"option file '{path}' not found")
+    text = _read_text(path, _stack)
     resolved = path.resolve()
     if resolved in _stack:
         chain = " -> ".join(str(p) for p in (*_stack, resolved))
         raise ConfigError(f"{path}: 'base' files form a cycle: {chain}")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read option file '{path}': {exc}") from None
-    data = parse_yaml_text(text, str(path))
+    if len(_stack) >= MAX_BASE_DEPTH:
+        raise ConfigError(f"{_stack[-1]}: 'base' files chain more than {MAX_BASE_DEPTH} levels deep (at '{path}')")
+    data = parse_yaml_text(text, one_line(str(path)))
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: the top level of an option file must be a mapping of keys")
+        raise ConfigError(f"{one_line(str(path))}: the top level of an option file must be a mapping of keys, got a {type(data).__name__}")
 
     bases = data.pop("base", None)
     if bases is None:
@@ -143,28 +136,47 @@ def read_option_file(path: str | Path, _stack: tuple[Path, ...] = ()) -> tuple[d
     tree: dict = {}
     origin: Origins = {}
     for base in bases:
+        if not base.strip():
+            raise ConfigError(f"{path}: key 'base' names an empty file name")
         base_tree, base_origin = read_option_file(path.parent / base, (*_stack, resolved))
         tree, origin = merge(tree, origin, base_tree, base_origin)
     own_origin = {p: str(path) for p in key_paths(data)}
     return merge(tree, origin, data, own_origin)
 
 
+def one_line(text: str) -> str:
+    """``text`` with control characters escaped (``\\n``), so an error quoting it stays one line."""
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
+
+
+def _shown(item: str, limit: int = 80) -> str:
+    """An override as quoted in an error: escaped, whole when short, cut with '...' when long."""
+    item = one_line(item)
+    return item if len(item) <= limit else item[: limit - 3] + "..."
+
+
 def apply_overrides(tree: dict, origin: Origins, overrides: list[str] | tuple[str, ...]) -> tuple[dict, Origins]:
     """Apply ``a.b.c=VALUE`` overrides (VALUE parsed as YAML) on top of a loaded tree.
 
-    Missing mappings on the way are created; a mapping VALUE merges deeply into a mapping like a
+    Missing mappings on the way are created (their origin is the whole override, so an error
+    about them names ``--set a.b.c=VALUE``); a mapping VALUE merges deeply into a mapping like a
     base file would; a numeric part indexes a list that is already there
-    (``--set train.losses.0.weight=0.5``).
+    (``--set train.losses.0.weight=0.5``). Setting ``type`` to a different component name
+    replaces its whole mapping, as a child file that switches ``type`` does
+    (``--set network.type=uformer_t`` drops the old network's arguments).
     """
     tree, origin = copy.deepcopy(tree), dict(origin)
     for item in overrides:
         key, sep, raw = item.partition("=")
         key = key.strip()
         parts = key.split(".")
-        if not sep or not key or any(not part for part in parts):
-            raise ConfigError(f"--set {item!r}: expected KEY.PATH=VALUE, e.g. --set train.total_iter=1000")
-        value = parse_yaml_text(raw, f"--set {key}")
-        label = f"--set {key}"
+        if not sep or not key or any(not part.strip() for part in parts):
+            raise ConfigError(f"--set '{_shown(item)}': expected KEY.PATH=VALUE, e.g. --set train.total_iter=1000")
+        label = f"--set {_shown(key)}"
+        whole = f"--set {_shown(item)}"
+        value = parse_yaml_text(raw, whole)
+        if len(parts) + nesting_depth(value) > MAX_DEPTH:
+            raise ConfigError(f"{whole}: nested more than {MAX_DEPTH} levels deep")
 
         def drop_origins(prefix: KeyPath) -> None:
             for stale in [p for p in origin if p[: len(prefix)] == prefix]:
@@ -180,12 +192,19 @@ def apply_overrides(tree: dict, origin: Origins, overrides: list[str] | tuple[st
                 if not last and not isinstance(node.get(part), (dict, list)):
                     drop_origins(tuple(parts[: depth + 1]))
                     node[part] = {}
+                    origin[tuple(parts[: depth + 1])] = whole
             if not last:
                 node = node[slot]
                 continue
             old = node[slot] if isinstance(node, list) else node.get(slot)
             if isinstance(old, dict) and isinstance(value, dict):
                 node[slot], _ = merge(old, {}, value, {})
+            elif slot == "type" and depth > 0 and isinstance(node, dict) and old is not None and old != value:
+                # a different component: its old arguments mean nothing to the new one
+                drop_origins(tuple(parts[:-1]))
+                node.clear()
+                node["type"] = value
+                origin[tuple(parts[:-1])] = whole
             else:
                 drop_origins(tuple(parts))
                 node[slot] = value
@@ -202,6 +221,6 @@ def _list_index(items: list, part: str, path: list[str], item: str) -> int:
         items[index]
     except (ValueError, IndexError):
         raise ConfigError(
-            f"--set {item!r}: '{'.'.join(path)}' must index the list of {len(items)} items there (0..{len(items) - 1})"
+            f"--set '{_shown(item)}': '{'.'.join(path)}' must index the list of {len(items)} items there (0..{len(items) - 1})"
         ) from None
     return index

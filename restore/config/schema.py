@@ -33,6 +33,32 @@ class OneOf:
     choices: Any  # zero-argument callable returning an iterable of names
 
 
+@dataclass(frozen=True)
+class FolderName:
+    """Annotation marker: the value (or, on a ``dict`` key type, every key) becomes a folder or
+    file name, so it must be one plain name (checked at load time, naming key and file).
+
+    ``pattern``: a stricter rule on top of :func:`restore.utils.files.plain_name_problem`,
+    described by ``hint``.
+    """
+
+    what: str
+    pattern: str | None = None
+    hint: str = ""
+
+    def problem(self, value: Any) -> str | None:
+        """Why ``value`` cannot be this name, or None."""
+        from restore.utils.files import plain_name_problem
+
+        if self.pattern and isinstance(value, str) and not re.fullmatch(self.pattern, value):
+            return f"must be a plain folder name ({self.hint})"
+        return plain_name_problem(value)
+
+
+RUN_NAME = FolderName("run name", r"[A-Za-z0-9][A-Za-z0-9._+-]*", "letters, digits, '.', '_', '+', '-'")
+SetName = Annotated[str, FolderName("set name")]
+
+
 def _protocol_names() -> list[str]:
     from restore.metrics.protocols import PROTOCOLS
 
@@ -86,8 +112,9 @@ class EvalSet:
 @dataclass
 class Datasets:
     train: TrainSet | None = None
-    val: dict[str, EvalSet] = field(default_factory=dict)
-    test: dict[str, EvalSet] = field(default_factory=dict)
+    # Set names become folders (results/<name>/<set>/) and files (best_<set>_<metric>.pth).
+    val: dict[SetName, EvalSet] = field(default_factory=dict)
+    test: dict[SetName, EvalSet] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # An evaluation set must never draw fresh random crops/noise: unless the file says
@@ -180,7 +207,7 @@ class Paths:
 class Options:
     """A whole option file, resolved."""
 
-    name: str
+    name: Annotated[str, RUN_NAME]
     task: Literal["denoise", "derain", "demoire", "shadow", "deblur", "sr", "pretrain"] | None = None
     seed: int = 0
     device: str = "auto"
@@ -193,10 +220,10 @@ class Options:
 
     def __post_init__(self) -> None:
         # ``name`` becomes a folder (experiments/<name>, results/<name>): keep it one plain name.
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._+-]*", self.name):
-            raise ConfigError(
-                f"key 'name' must be a plain folder name (letters, digits, '.', '_', '+', '-'), got {self.name!r}"
-            )
+        # (Validation checks it first, naming the file; this guards options built in code.)
+        problem = RUN_NAME.problem(self.name)
+        if problem is not None:
+            raise ConfigError(f"key 'name' {problem}, got {self.name!r}")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict in option-file form (components flattened back to ``type: ...``)."""

@@ -14,8 +14,8 @@ import typing
 from typing import Any
 
 from restore import registry
-from restore.config.loader import KeyPath, Origins
-from restore.config.schema import INJECTED, Component, Kind, OneOf
+from restore.config.loader import KeyPath, Origins, one_line
+from restore.config.schema import INJECTED, Component, FolderName, Kind, OneOf
 from restore.config.typecheck import describe, matches, strip_annotated, yaml_type_name
 from restore.errors import ConfigError
 from restore.utils.suggest import did_you_mean
@@ -41,7 +41,36 @@ class _Context:
 
 
 def _dotted(path: KeyPath) -> str:
-    return ".".join(path) if path else "(top level)"
+    return one_line(".".join(path)) if path else "(top level)"
+
+
+def _shown_name(value: Any) -> str:
+    text = value if not isinstance(value, str) or len(value) <= 60 else value[:57] + "..."
+    return one_line(repr(text))
+
+
+def _check_folder_name(ctx: _Context, path: KeyPath, value: Any, rule: FolderName) -> None:
+    problem = rule.problem(value)
+    if problem is not None:
+        ctx.fail(path, f"key {_dotted(path)!r} {problem}, got {_shown_name(value)} (the {rule.what} becomes a folder name)")
+
+
+def _set_keys(ctx: _Context, path: KeyPath, data: dict, rule: FolderName) -> dict:
+    """The keys of a mapping whose keys become folder names: plain, distinct even ignoring case."""
+    out: dict[str, Any] = {}
+    folded: dict[str, str] = {}
+    for key, value in data.items():
+        if isinstance(key, bool) or not isinstance(key, (str, int)):
+            ctx.fail(path, f"{rule.what} {key!r} under {_dotted(path)!r} must be a string (quote it in YAML)")
+        name = str(key)
+        problem = rule.problem(name)
+        if problem is not None:
+            ctx.fail(path + (name,), f"{rule.what} {_shown_name(name)} under {_dotted(path)!r} {problem} (it becomes a folder name)")
+        other = folded.setdefault(name.casefold(), name)
+        if other != name:
+            ctx.fail(path + (name,), f"{rule.what}s {_shown_name(other)} and {_shown_name(name)} under {_dotted(path)!r} differ only in case (they would share a folder on some disks)")
+        out[name] = value
+    return out
 
 
 def _check_keys(ctx: _Context, path: KeyPath, data: dict, valid: list[str], what: str) -> None:
@@ -108,10 +137,16 @@ def _convert(ctx: _Context, path: KeyPath, value: Any, annotation: Any, shown: A
     if origin is dict:
         if not isinstance(value, dict):
             _type_error(ctx, path, value, shown)
-        _, item = typing.get_args(base) or (Any, Any)
+        key_type, item = typing.get_args(base) or (Any, Any)
+        key_rule = next((m for m in strip_annotated(key_type)[1] if isinstance(m, FolderName)), None)
+        if key_rule is not None:
+            value = _set_keys(ctx, path, value, key_rule)
         return {str(k): _convert(ctx, path + (str(k),), v, item) for k, v in value.items()}
     if not matches(value, base):
         _type_error(ctx, path, value, shown)
+    folder_rule = next((m for m in meta if isinstance(m, FolderName)), None)
+    if folder_rule is not None:
+        _check_folder_name(ctx, path, value, folder_rule)
     if base is float and isinstance(value, int):
         return float(value)
     return value
