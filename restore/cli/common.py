@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from restore.config import Options, load_options
+from restore.config.loader import one_line
 from restore.errors import ConfigError
 
 
@@ -59,7 +60,7 @@ def require(options: Options, *keys: str, command: str) -> None:
         for part in dotted.split("."):
             value = getattr(value, part, None) if not isinstance(value, dict) else value.get(part)
         if value is None or value == {}:
-            raise ConfigError(f"{options.source}: missing required key {dotted!r} (needed by 'restore {command}')")
+            raise ConfigError(f"{one_line(options.source)}: missing required key {dotted!r} (needed by 'restore {command}')")
 
 
 def check_datasets(options: Options, sections: tuple[str, ...]) -> int:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from restore.config.loader import apply_overrides, read_option_file
+from restore.config.loader import apply_overrides, one_line, read_option_file
 from restore.config.schema import Component, Options, to_plain
 from restore.config.sets import resolve_sets, set_names
 from restore.config.validate import validate
@@ -38,17 +38,17 @@ def load_options(
     before = set_names(tree)
     tree, origin = apply_overrides(tree, origin, overrides)
     tree, origin = resolve_sets(
-        tree, origin, before_overrides=before, renames=renames, test_sets=test_sets, default_source=str(path)
+        tree, origin, before_overrides=before, renames=renames, test_sets=test_sets, default_source=one_line(str(path))
     )
-    options = validate(tree, origin, Options, default_source=str(path))
+    options = validate(tree, origin, Options, default_source=one_line(str(path)))
     options.source = str(path)
     return options
 
 
 def options_to_yaml(options: Options) -> str:
     """The fully resolved options (defaults filled in) as YAML text."""
-    header = f"# resolved options (from {options.source or 'memory'}); load again with -opt\n"
-    return header + yaml.safe_dump(to_plain(options), sort_keys=False, default_flow_style=None)
+    header = f"# resolved options (from {one_line(options.source) or 'memory'}); load again with -opt\n"
+    return header + yaml.safe_dump(to_plain(options), sort_keys=False, default_flow_style=None, allow_unicode=True)
 
 
 def save_options(options: Options, path: str | Path) -> Path:

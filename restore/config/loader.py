@@ -114,16 +114,17 @@ def read_option_file(path: str | Path, _stack: tuple[Path, ...] = ()) -> tuple[d
     path = Path(path)
     text = _read_text(path, _stack)
     resolved = path.resolve()
+    shown = one_line(str(path))  # every message and origin names the file on one line
     if resolved in _stack:
-        chain = " -> ".join(str(p) for p in (*_stack, resolved))
-        raise ConfigError(f"{path}: 'base' files form a cycle: {chain}")
+        chain = " -> ".join(one_line(str(p)) for p in (*_stack, resolved))
+        raise ConfigError(f"{shown}: 'base' files form a cycle: {chain}")
     if len(_stack) >= MAX_BASE_DEPTH:
-        raise ConfigError(f"{_stack[-1]}: 'base' files chain more than {MAX_BASE_DEPTH} levels deep (at '{path}')")
-    data = parse_yaml_text(text, one_line(str(path)))
+        raise ConfigError(f"{one_line(str(_stack[-1]))}: 'base' files chain more than {MAX_BASE_DEPTH} levels deep (at '{shown}')")
+    data = parse_yaml_text(text, shown)
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{one_line(str(path))}: the top level of an option file must be a mapping of keys, got a {type(data).__name__}")
+        raise ConfigError(f"{shown}: the top level of an option file must be a mapping of keys, got a {type(data).__name__}")
 
     bases = data.pop("base", None)
     if bases is None:
@@ -131,16 +132,16 @@ def read_option_file(path: str | Path, _stack: tuple[Path, ...] = ()) -> tuple[d
     elif isinstance(bases, str):
         bases = [bases]
     elif not (isinstance(bases, list) and all(isinstance(b, str) for b in bases)):
-        raise ConfigError(f"{path}: key 'base' must be a file name or a list of file names")
+        raise ConfigError(f"{shown}: key 'base' must be a file name or a list of file names")
 
     tree: dict = {}
     origin: Origins = {}
     for base in bases:
         if not base.strip():
-            raise ConfigError(f"{path}: key 'base' names an empty file name")
+            raise ConfigError(f"{shown}: key 'base' names an empty file name")
         base_tree, base_origin = read_option_file(path.parent / base, (*_stack, resolved))
         tree, origin = merge(tree, origin, base_tree, base_origin)
-    own_origin = {p: str(path) for p in key_paths(data)}
+    own_origin = {p: shown for p in key_paths(data)}
     return merge(tree, origin, data, own_origin)
 
 
@@ -197,7 +198,7 @@ def apply_overrides(tree: dict, origin: Origins, overrides: list[str] | tuple[st
                 node = node[slot]
                 continue
             old = node[slot] if isinstance(node, list) else node.get(slot)
-            if isinstance(old, dict) and isinstance(value, dict):
+            if isinstance(old, dict) and isinstance(value, dict) and not _switches_type(old, value):
                 node[slot], _ = merge(old, {}, value, {})
             elif slot == "type" and depth > 0 and isinstance(node, dict) and old is not None and old != value:
                 # a different component: its old arguments mean nothing to the new one

@@ -81,12 +81,17 @@ def _rename(section: str, sets: dict, origin: Origins, renames: dict[Any, str], 
         first = seen.setdefault(new.casefold(), key)
         if first is key:
             continue
-        culprit = key if key in renames else first
+        renamed = [k for k in (key, first) if k in renames]
+        # blame the command line before a file: it is the newer of the two names
+        culprit = next((k for k in renamed if blame[k].startswith("--")), renamed[0] if renamed else first)
         if culprit in renames:  # two names the file itself gives are validation's to report
-            raise ConfigError(
-                f"{blame[culprit]}: {section} sets {one_line(str(first))!r} and {one_line(str(key))!r} "
-                f"would both be named {one_line(new)!r}"
+            before = renames.get(first, str(first))
+            clash = (
+                f"would both be named {one_line(new)!r}" if before == new
+                else f"would be named {one_line(before)!r} and {one_line(new)!r}, which differ only in case "
+                "(one folder on some disks)"
             )
+            raise ConfigError(f"{blame[culprit]}: {section} sets {one_line(str(first))!r} and {one_line(str(key))!r} {clash}")
     return _rekey(sets, origin, ("datasets", section), renames)
 
 
@@ -134,7 +139,7 @@ def resolve_sets(
             elif isinstance(spec, dict) and "label" in spec:
                 label_path = ("datasets", section, str(name), "label")
                 where = f"{_source(origin, label_path, default_source)}: key 'datasets.{section}.{one_line(str(name))}.label'"
-                blame[name] = f"{_source(origin, label_path, default_source)}: key 'datasets.{section}.{one_line(str(name))}.label'"
+                blame[name] = where
                 labels[name] = _check_new_name(spec.pop("label"), where)
                 origin.pop(label_path, None)
         if labels:

@@ -65,10 +65,17 @@ def _set_keys(ctx: _Context, path: KeyPath, data: dict, rule: FolderName) -> dic
         name = str(key)
         problem = rule.problem(name)
         if problem is not None:
-            ctx.fail(path + (name,), f"{rule.what} {_shown_name(name)} under {_dotted(path)!r} {problem} (it becomes a folder name)")
+            ctx.fail(
+                path + (name,),
+                f"{rule.what} {_shown_name(name)} under {_dotted(path)!r} {problem} (it becomes a folder name)",
+            )
         other = folded.setdefault(name.casefold(), name)
         if other != name:
-            ctx.fail(path + (name,), f"{rule.what}s {_shown_name(other)} and {_shown_name(name)} under {_dotted(path)!r} differ only in case (they would share a folder on some disks)")
+            ctx.fail(
+                path + (name,),
+                f"{rule.what}s {_shown_name(other)} and {_shown_name(name)} under {_dotted(path)!r} differ only in case "
+                "(they would share a folder on some disks)",
+            )
         out[name] = value
     return out
 

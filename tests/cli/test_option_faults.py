@@ -256,3 +256,20 @@ def test_worst_cases_in_a_real_process_print_no_traceback(tmp_path):
         proc = subprocess.run([sys.executable, "-m", "restore.cli.main", *args], capture_output=True, text=True, cwd=ROOT)
         assert proc.returncode == 2 and "Traceback" not in proc.stderr
         assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+def test_a_file_name_with_a_newline_is_shown_escaped(tmp_path, capsys):
+    opt = write(tmp_path / "two\nlines.yml", "name: ../x\n")
+    fails(capsys, ["options", "-opt", opt], "two\\nlines.yml: key 'name'")
+    missing = write(tmp_path / "c.yml", "base: \"gone\\nbase.yml\"\n")
+    fails(capsys, ["options", "-opt", missing], "gone\\nbase.yml' not found")
+
+
+def test_a_unicode_set_name_loads_and_prints_as_written(tmp_path, capsys):
+    opt = write(tmp_path / "o.yml", TINY + "datasets:\n  test:\n    café_δ: {type: noisy_folder, root: .}\n")
+    assert main(["options", "-opt", str(opt)]) == 0
+    out = capsys.readouterr().out
+    assert "    café_δ: {type: noisy_folder" in out
+    again = write(tmp_path / "again.yml", out)
+    assert main(["options", "-opt", str(again)]) == 0
+    assert capsys.readouterr().out.splitlines()[1:] == out.splitlines()[1:]
