@@ -9,6 +9,12 @@ is read twice.
 
 Stopping: Ctrl-C or SIGTERM (a cluster pre-empting the job) ends the run after the current
 iteration with a checkpoint, so ``--resume auto`` loses nothing; a second Ctrl-C stops at once.
+:attr:`Trainer.stop_signal` then names the signal (``restore train`` exits 128 + its number).
+
+The run folder: the process holds an exclusive lock on it (:class:`FolderLock`) from before
+its first write to the end, checks everything it can (options, data, checkpoint) before writing
+anything, and writes every file atomically and inside it. What a resume takes from the
+checkpoint and what from the option file: :mod:`restore.engine.resume`.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from __future__ import annotations
 import math
 import random
 import signal
+import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
@@ -26,18 +33,31 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from restore.config import Options, options_to_yaml, save_options
+from restore.config import Options, options_to_yaml
 from restore.engine import distributed
 from restore.engine.callbacks import Callback
-from restore.engine.checkpoint import FORMAT, atomic_save, load_file, load_state_dict_checked, load_weights
+from restore.engine.checkpoint import (
+    FORMAT,
+    atomic_save,
+    load_file,
+    load_state_dict_checked,
+    load_weights,
+    nonfinite_tensors,
+)
 from restore.engine.dataloading import worker_errors
 from restore.engine.experiment import ExperimentDir, RunLog
 from restore.engine.network import build_network, unwrap
+from restore.engine.resume import continue_from, resume_source
+from restore.engine.rng_state import rng_state
 from restore.engine.sampler import ResumableSampler
+from restore.engine.train_progress import INTERVAL_S, PlainProgress
 from restore.engine.train_step import TrainStep
 from restore.engine.transfer import freeze_by_rules, transfer_from_file
+from restore.engine.weights_meta import META_KEY, weights_meta
 from restore.errors import ConfigError, RestoreError
 from restore.losses.weighted import WeightedSum
+from restore.utils.files import atomic_write, remove_stale_temporaries
+from restore.utils.folder_lock import FolderLock
 
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 # Summary keys worth a "best" weights file, and whether lower is better.
@@ -72,8 +92,11 @@ class Trainer:
         self.iteration = 0
         self.best: dict[str, dict[str, Any]] = {}
         self.stop_requested = False
+        self.stop_signal: int | None = None  # SIGINT/SIGTERM when one stopped the run
+        self.sampler_seed = options.seed  # a resumed run continues its checkpoint's data order
         self._tensorboard = tensorboard
-        self.log = RunLog(None, False)
+        self.log = RunLog(False)
+        self.progress_line: PlainProgress | None = None
 
     # ------------------------------------------------------------------ set-up
     @property
@@ -87,30 +110,12 @@ class Trainer:
         np.random.seed(seed % 2**32)
         torch.manual_seed(seed)  # identical on every rank: identical initial weights
 
-    def _resume_path(self) -> Path | None:
-        if self.resume is None:
-            if self.exp.latest_checkpoint() is not None:
-                raise ConfigError(
-                    f"'{self.exp.root}' already holds checkpoints of a run named {self.options.name!r}; "
-                    "continue it with --resume auto, or choose another name (--set name=...)"
-                )
-            return None
-        if self.resume == "auto":
-            return self.exp.latest_checkpoint()
-        path = Path(self.resume)
-        if not path.is_file():
-            raise ConfigError(f"--resume: checkpoint '{path}' does not exist")
-        return path
-
     def setup(self) -> None:
         """Build model, EMA, optimiser, scheduler, losses, step and data; load a checkpoint."""
         opts, cfg, ctx = self.options, self.cfg, self.ctx
         self._seed()
-        resume_path = self._resume_path()
-        if ctx.is_main:
-            self.exp.create()
-            save_options(opts, self.exp.options)
-        self.log = RunLog(self.exp, ctx.is_main, self._tensorboard)
+        self.log = RunLog(ctx.is_main)  # prints; files open once every check has passed
+        resume_path = resume_source(self.exp, self.resume, opts.name)
 
         model = build_network(opts).to(self.device)
         if cfg.channels_last:
@@ -156,11 +161,46 @@ class Trainer:
         self.consumed = 0
         if resume_path is not None:
             self.load_checkpoint(resume_path)
+        elif self.resume == "auto":
+            self.log.info(f"--resume auto: no checkpoint in {self.exp.checkpoints}: starting at iteration 0")
+        if ctx.is_main:
+            self._open_run_folder()
+
+    def _open_run_folder(self) -> None:
+        """The first writes: folders, stale temporaries gone, options.yml, the log files."""
+        self.exp.create()
+        removed = remove_stale_temporaries(self.exp.root)
+        atomic_write(self.exp.options, options_to_yaml(self.options), inside=self.exp.root)
+        self.log.attach(self.exp, self._tensorboard)
+        if removed:
+            self.log.info(f"removed {removed} temporary file(s) that a killed write had left in {self.exp.root}")
+
+    @contextmanager
+    def _run_folder_lock(self) -> Iterator[None]:
+        """Hold the run folder's lock (rank 0) for the whole run; every rank fails together."""
+        lock = FolderLock(self.exp.root, "run") if self.ctx.is_main else None
+        error: RestoreError | None = None
+        if lock is not None:
+            try:
+                lock.acquire()
+            except RestoreError as exc:
+                error = exc
+        if self.ctx.distributed:
+            message = distributed.broadcast_object(str(error) if error is not None else None)
+            if message and error is None:
+                error = RestoreError(str(message))
+        if error is not None:
+            raise error
+        try:
+            yield
+        finally:
+            if lock is not None:
+                lock.release()
 
     def _loader(self) -> Iterator[dict[str, Any]]:
         spec = self.options.datasets.train
         assert spec is not None
-        sampler = ResumableSampler(len(self.train_set), self.options.seed, self.ctx.rank, self.ctx.world_size, self.consumed)
+        sampler = ResumableSampler(len(self.train_set), self.sampler_seed, self.ctx.rank, self.ctx.world_size, self.consumed)
         loader = torch.utils.data.DataLoader(
             self.train_set,
             batch_size=spec.batch_size,
@@ -175,29 +215,10 @@ class Trainer:
         return iter(loader)
 
     # ------------------------------------------------------------ checkpoints
-    def _rng_state(self) -> dict[str, Any]:
-        kind, keys, pos, has_gauss, gauss = np.random.get_state()
-        state = {
-            "python": random.getstate(),
-            "numpy": (kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss),
-            "torch": torch.get_rng_state(),
-        }
-        if torch.cuda.is_available():
-            state["cuda"] = torch.cuda.get_rng_state_all()
-        return state
-
-    @staticmethod
-    def _set_rng_state(state: dict[str, Any]) -> None:
-        random.setstate(state["python"])
-        kind, keys, pos, has_gauss, gauss = state["numpy"]
-        np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
-        torch.set_rng_state(state["torch"])
-        if "cuda" in state and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["cuda"])
-
     def save_checkpoint(self) -> Path:
         """Write the full training state (all ranks take part; rank 0 writes)."""
-        rng = distributed.all_gather_objects(self._rng_state())
+        self._check_weights_finite()
+        rng = distributed.all_gather_objects(rng_state())
         path = self.exp.checkpoint_path(self.iteration)
         if self.ctx.is_main:
             state = {
@@ -209,11 +230,12 @@ class Trainer:
                 "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
                 "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None,
                 "rng": rng,
-                "sampler": {"position": self.consumed, "world_size": self.ctx.world_size, "seed": self.options.seed},
+                "sampler": {"position": self.consumed, "world_size": self.ctx.world_size, "seed": self.sampler_seed},
                 "best": self.best,
                 "options": options_to_yaml(self.options),
+                META_KEY: weights_meta(self.options, self.iteration),
             }
-            atomic_save(state, path)
+            atomic_save(state, path, inside=self.exp.root)
             self.exp.prune(self.cfg.keep_checkpoints)
             for cb in self.callbacks:
                 cb.on_checkpoint(self, path)
@@ -221,36 +243,33 @@ class Trainer:
         return path
 
     def load_checkpoint(self, path: Path) -> None:
-        state = load_file(path)
-        if not isinstance(state, dict) or state.get("format") != FORMAT:
-            raise ConfigError(f"--resume: '{path}' is not a restore training checkpoint (weights only? use path.pretrained)")
-        model = unwrap(self.model)
-        load_state_dict_checked(model, state["model"], str(path))
-        if self.ema is not None:
-            load_state_dict_checked(self.ema.module, state["ema"] or state["model"], str(path))
-        self.optimizer.load_state_dict(state["optimizer"])
-        if self.scheduler is not None and state["scheduler"] is not None:
-            self.scheduler.load_state_dict(state["scheduler"])
-        if state["scaler"] is not None and self.scaler.is_enabled():
-            self.scaler.load_state_dict(state["scaler"])
-        self.iteration = int(state["iteration"])
-        self.best = dict(state["best"])
-        sampler = state["sampler"]
-        self.consumed = int(sampler["position"])
-        rng = state["rng"]
-        if sampler["world_size"] != self.ctx.world_size:
-            self.log.info(
-                f"resuming a {sampler['world_size']}-process run on {self.ctx.world_size}: "
-                "continues correctly but not bit-identically"
-            )
-        self._set_rng_state(rng[self.ctx.rank % len(rng)])
-        self.log.info(f"resumed from {path} at iteration {self.iteration}")
+        """Continue from ``path``: state from the checkpoint, settings from the options
+        (:func:`restore.engine.resume.continue_from`); refusals are one line, before any write."""
+        continue_from(self, path)
 
-    def save_weights(self, path: Path) -> None:
-        """Weights for test/infer: the EMA weights when the run keeps them (rank 0)."""
+    def _check_weights_finite(self) -> None:
+        """Never save weights that already blew up (the loss can still look finite)."""
+        for what, net in (("weights", unwrap(self.model)), ("EMA weights", self.ema.module if self.ema else None)):
+            bad = nonfinite_tensors(net.state_dict()) if net is not None else []
+            if bad:
+                latest = self.exp.latest_checkpoint()
+                since = f" ({latest.name} is the last good checkpoint)" if latest is not None else ""
+                raise RestoreError(
+                    f"the {what} hold NaN/inf (tensor {bad[0]!r}{f' and {len(bad) - 1} more' if len(bad) > 1 else ''}) "
+                    f"at iteration {self.iteration}; nothing was saved; lower the learning rate or enable "
+                    f"train.grad_clip, then --resume auto from the last checkpoint{since}"
+                )
+
+    def save_weights(self, path: Path, inside: Path | None = None) -> None:
+        """Weights for test/infer: the EMA weights when the run keeps them (rank 0), with the
+        ``meta`` entry that names their network (:mod:`restore.engine.weights_meta`).
+        ``inside``: the folder the resolved ``path`` must lie in."""
+        self._check_weights_finite()
         if self.ctx.is_main:
             net = self.ema.module if self.ema is not None else unwrap(self.model)
-            atomic_save({"params": net.state_dict(), "iteration": self.iteration}, path)
+            state = {"params": net.state_dict(), "iteration": self.iteration,
+                     META_KEY: weights_meta(self.options, self.iteration)}
+            atomic_save(state, path, inside=inside)
 
     # ------------------------------------------------------------- validation
     def validate(self) -> dict[str, Any]:
@@ -290,7 +309,7 @@ class Trainer:
         old = self.best.get(tag)
         if old is None or (value < old["value"] if lower else value > old["value"]):
             self.best[tag] = {"value": value, "iter": self.iteration}
-            self.save_weights(self.exp.models / f"best_{tag}.pth")
+            self.save_weights(self.exp.models / f"best_{tag}.pth", inside=self.exp.root)
 
     # ------------------------------------------------------------------ loop
     @contextmanager
@@ -307,6 +326,7 @@ class Trainer:
             if self.stop_requested and signum == signal.SIGINT:
                 raise KeyboardInterrupt
             self.stop_requested = True
+            self.stop_signal = signum
             self.log.info("stop requested: finishing this iteration and writing a checkpoint (Ctrl-C again to abort)")
 
         for s in previous:
@@ -368,7 +388,7 @@ class Trainer:
     def fit(self) -> None:
         """Set up, train to ``total_iter`` (validating and saving on schedule), clean up."""
         try:
-            with worker_errors():
+            with worker_errors(), self._run_folder_lock():
                 self.setup()
                 self._fit()
         finally:
@@ -392,6 +412,9 @@ class Trainer:
             return
         batches = self._loader()
         bar = tqdm(total=cfg.total_iter, initial=self.iteration, disable=not ctx.is_main or None, unit="it", dynamic_ncols=True)
+        # no terminal (a file, a cluster log): no bar, so a plain line every INTERVAL_S seconds
+        self.progress_line = PlainProgress(self.iteration, cfg.total_iter, enabled=ctx.is_main and bool(bar.disable),
+                                           interval=INTERVAL_S)
         window: dict[str, Tensor] = {}
         counts: dict[str, int] = {}
         timing = {"data": 0.0, "start": time.perf_counter(), "iters": 0}
@@ -404,6 +427,9 @@ class Trainer:
                     counts[key] = counts.get(key, 0) + 1  # a per-task loss is absent from some iterations
                 bar.update(1)
                 it = self.iteration
+                plain = self.progress_line.update(it)
+                if plain is not None:
+                    print(plain, flush=True)
                 if it % cfg.log_every == 0 or it == cfg.total_iter:
                     loss = self._log_window(window, counts, timing)
                     bar.set_postfix(loss=f"{loss:.4g}", refresh=False)
@@ -423,7 +449,7 @@ class Trainer:
                     break
         bar.close()
         if self.iteration >= cfg.total_iter:
-            self.save_weights(self.exp.models / "final.pth")
+            self.save_weights(self.exp.models / "final.pth", inside=self.exp.root)
             self.log.info(f"done: {cfg.total_iter} iterations; weights in {self.exp.models / 'final.pth'}")
         for cb in self.callbacks:
             cb.on_train_end(self)
@@ -448,9 +474,10 @@ class Trainer:
         self.log.scalars(self.iteration, values)
         loss = values.get("train/loss", math.nan)
         self._check_finite(loss)
+        eta = self.progress_line.eta(self.iteration) if self.progress_line is not None else "?"
         self.log.info(
             f"[iter {self.iteration}/{self.cfg.total_iter}] loss {loss:.5g} lr {values['train/lr']:.3g} "
-            f"{values['train/it_per_s']:.2f} it/s, data wait {100 * values['train/data_wait']:.0f}%"
+            f"{values['train/it_per_s']:.2f} it/s, data wait {100 * values['train/data_wait']:.0f}%, ETA {eta}"
         )
         timing.update(data=0.0, start=time.perf_counter(), iters=0)
         return loss
