@@ -92,7 +92,9 @@ def _load_problem(path: Path, exc: BaseException) -> str:
     if head.startswith(b"PK\x03\x04") and isinstance(exc, (RuntimeError, OSError)):
         return "is truncated or corrupt (an incomplete torch zip archive: was the copy or the save interrupted?)"
     refused = "WeightsUnpickler error:" in text or "Weights only load failed" in text
-    if head[:1] == b"\x80" and _LEGACY_MAGIC not in head and not head.startswith(b"PK"):
+    if not head.startswith((b"PK", b"\x80")):
+        return "is not a torch weights file (.pth/.pt/.ckpt, zip or legacy format) nor a .safetensors file"
+    if head[:1] == b"\x80" and _LEGACY_MAGIC not in head:
         return (
             "is a plain Python pickle, not a torch weights file; restore never unpickles code from weight "
             "files: re-save the tensors with torch.save(state_dict, path) or as .safetensors"

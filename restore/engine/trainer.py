@@ -49,6 +49,7 @@ from restore.engine.experiment import ExperimentDir, RunLog
 from restore.engine.network import build_network, unwrap
 from restore.engine.resume import continue_from, resume_source
 from restore.engine.rng_state import rng_state
+from restore.engine.run_folder import RunFolderLock, open_run_folder
 from restore.engine.sampler import ResumableSampler
 from restore.engine.train_progress import INTERVAL_S, PlainProgress
 from restore.engine.train_step import TrainStep
@@ -56,8 +57,7 @@ from restore.engine.transfer import freeze_by_rules, transfer_from_file
 from restore.engine.weights_meta import META_KEY, weights_meta
 from restore.errors import ConfigError, RestoreError
 from restore.losses.weighted import WeightedSum
-from restore.utils.files import atomic_write, remove_stale_temporaries
-from restore.utils.folder_lock import FolderLock
+from restore.utils.files import plain_name_problem
 
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 # Summary keys worth a "best" weights file, and whether lower is better.
@@ -82,6 +82,7 @@ class Trainer:
     ) -> None:
         if options.train is None or options.datasets.train is None:
             raise ConfigError(f"{options.source}: 'restore train' needs the sections 'train' and 'datasets.train'")
+        check_train_options(options)
         self.options = options
         self.cfg = options.train
         self.resume = resume
@@ -97,6 +98,7 @@ class Trainer:
         self._tensorboard = tensorboard
         self.log = RunLog(False)
         self.progress_line: PlainProgress | None = None
+        self.run_lock = RunFolderLock(self.exp, self.ctx.is_main, self.ctx.distributed)
 
     # ------------------------------------------------------------------ set-up
     @property
@@ -164,38 +166,7 @@ class Trainer:
         elif self.resume == "auto":
             self.log.info(f"--resume auto: no checkpoint in {self.exp.checkpoints}: starting at iteration 0")
         if ctx.is_main:
-            self._open_run_folder()
-
-    def _open_run_folder(self) -> None:
-        """The first writes: folders, stale temporaries gone, options.yml, the log files."""
-        self.exp.create()
-        removed = remove_stale_temporaries(self.exp.root)
-        atomic_write(self.exp.options, options_to_yaml(self.options), inside=self.exp.root)
-        self.log.attach(self.exp, self._tensorboard)
-        if removed:
-            self.log.info(f"removed {removed} temporary file(s) that a killed write had left in {self.exp.root}")
-
-    @contextmanager
-    def _run_folder_lock(self) -> Iterator[None]:
-        """Hold the run folder's lock (rank 0) for the whole run; every rank fails together."""
-        lock = FolderLock(self.exp.root, "run") if self.ctx.is_main else None
-        error: RestoreError | None = None
-        if lock is not None:
-            try:
-                lock.acquire()
-            except RestoreError as exc:
-                error = exc
-        if self.ctx.distributed:
-            message = distributed.broadcast_object(str(error) if error is not None else None)
-            if message and error is None:
-                error = RestoreError(str(message))
-        if error is not None:
-            raise error
-        try:
-            yield
-        finally:
-            if lock is not None:
-                lock.release()
+            open_run_folder(self.exp, opts, self.log, self._tensorboard)
 
     def _loader(self) -> Iterator[dict[str, Any]]:
         spec = self.options.datasets.train
@@ -221,6 +192,7 @@ class Trainer:
         rng = distributed.all_gather_objects(rng_state())
         path = self.exp.checkpoint_path(self.iteration)
         if self.ctx.is_main:
+            self.run_lock.check()
             state = {
                 "format": FORMAT,
                 "iteration": self.iteration,
@@ -266,6 +238,7 @@ class Trainer:
         ``inside``: the folder the resolved ``path`` must lie in."""
         self._check_weights_finite()
         if self.ctx.is_main:
+            self.run_lock.check()
             net = self.ema.module if self.ema is not None else unwrap(self.model)
             state = {"params": net.state_dict(), "iteration": self.iteration,
                      META_KEY: weights_meta(self.options, self.iteration)}
@@ -388,7 +361,7 @@ class Trainer:
     def fit(self) -> None:
         """Set up, train to ``total_iter`` (validating and saving on schedule), clean up."""
         try:
-            with worker_errors(), self._run_folder_lock():
+            with worker_errors(), self.run_lock:
                 self.setup()
                 self._fit()
         finally:
@@ -481,6 +454,30 @@ class Trainer:
         )
         timing.update(data=0.0, start=time.perf_counter(), iters=0)
         return loss
+
+
+def check_train_options(options: Options) -> None:
+    """One line, before anything runs, for a ``train`` number the loop cannot use (an interval
+    of 0 would divide by zero mid-run; a negative ``total_iter`` would do nothing and say it
+    finished) and for a validation set name that cannot be part of a file name
+    (``models/best_<set>_<metric>.pth``)."""
+    cfg = options.train
+    assert cfg is not None
+    where = options.source or options.name
+    for name in options.datasets.val:
+        problem = plain_name_problem(name)
+        if problem is not None:
+            raise ConfigError(f"{where}: validation set name {name!r} (key 'datasets.val') {problem}")
+    for key in ("total_iter", "save_every", "log_every", "val_every", "accumulate"):
+        value = getattr(cfg, key)
+        if value < 1:
+            raise ConfigError(f"{where}: key 'train.{key}' must be a positive number of iterations, got {value}")
+    if cfg.keep_checkpoints < 0:
+        raise ConfigError(f"{where}: key 'train.keep_checkpoints' must be 0 (keep all) or more, got {cfg.keep_checkpoints}")
+    if cfg.grad_clip is not None and not cfg.grad_clip > 0:
+        raise ConfigError(f"{where}: key 'train.grad_clip' must be > 0 (or null), got {cfg.grad_clip}")
+    if cfg.ema_decay is not None and not 0 <= cfg.ema_decay < 1:
+        raise ConfigError(f"{where}: key 'train.ema_decay' must be in [0, 1) (or null), got {cfg.ema_decay}")
 
 
 def batch_size_of(batch: dict[str, Any]) -> int:

@@ -300,3 +300,13 @@ def test_progress_lines_and_eta_without_a_terminal(tmp_path, capsys, monkeypatch
     assert "[iter 3/3] 100.0%" in plain[-1] and plain[-1].endswith("ETA 0s")
     logged = [line for line in out.splitlines() if " loss " in line and line.startswith("[iter")]
     assert len(logged) == 3 and all(re.search(r", ETA (\d+[smhd]|\d+m\d\ds|\?)$", line) for line in logged)
+
+
+def test_a_validation_set_name_that_is_not_a_file_name_is_refused_before_training(tmp_path, capsys):
+    opt = write_options(tmp_path, "esc", total=2)
+    val = f"datasets.val={{'../../../esc': {{type: synthetic_noise, root: {tmp_path / 'clean'}, max_images: 1}}}}"
+    rc, _, err = train(capsys, opt, "--set", val, "--set", "train.val_every=1")
+    assert rc == 2
+    line = one_error_line(err)
+    assert "'../../../esc'" in line and "datasets.val" in line
+    assert not list(tmp_path.rglob("esc_*.pth")) and not list(tmp_path.rglob("best_*"))
