@@ -22,7 +22,6 @@ from __future__ import annotations
 import math
 import random
 import signal
-import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
@@ -36,14 +35,7 @@ from torch import Tensor, nn
 from restore.config import Options, options_to_yaml
 from restore.engine import distributed
 from restore.engine.callbacks import Callback
-from restore.engine.checkpoint import (
-    FORMAT,
-    atomic_save,
-    load_file,
-    load_state_dict_checked,
-    load_weights,
-    nonfinite_tensors,
-)
+from restore.engine.checkpoint import FORMAT, atomic_save, load_weights, nonfinite_tensors
 from restore.engine.dataloading import worker_errors
 from restore.engine.experiment import ExperimentDir, RunLog
 from restore.engine.network import build_network, unwrap

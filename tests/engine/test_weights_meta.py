@@ -142,3 +142,18 @@ def test_network_differences_compare_only_what_both_record():
         "network.inner.type (weights: 'a', option file: 'b')"
     ]
     assert network_differences({"type": "a", "x": [1, 2]}, {"type": "a"}) == ["network.x (weights: [1, 2], option file: absent)"]
+
+
+@pytest.mark.parametrize("transfer", [False, True])
+def test_pretrained_weights_with_nan_stop_training_before_it_starts(tmp_path, capsys, transfer):
+    state = N2NUNet(n_feature=8).state_dict()
+    name = sorted(state)[1]
+    state[name].view(-1)[0] = float("-inf")
+    torch.save({"params": state}, tmp_path / "start.pth")
+    opt = write_options(tmp_path, "ft", total=2)
+    extra = ["--set", "path.transfer=[{pattern: 'enc_*', action: freeze}]"] if transfer else []
+    rc = main(["train", "-opt", str(opt), "--no-tensorboard", "--set", f"path.pretrained={tmp_path / 'start.pth'}", *extra])
+    assert rc == 2
+    line = one_error_line(capsys.readouterr().err)
+    assert f"NaN/inf values in tensor {name}" in line
+    assert sorted(p.name for p in (tmp_path / "experiments" / "ft").iterdir()) == [".lock"]
