@@ -100,14 +100,27 @@ def _load_problem(path: Path, exc: BaseException) -> str:
             "files: re-save the tensors with torch.save(state_dict, path) or as .safetensors"
         )
     if refused:
-        detail = text.split("WeightsUnpickler error:", 1)[-1] if "WeightsUnpickler error:" in text else ""
-        detail = " ".join(detail.split("Check the documentation")[0].split())[:160]
+        detail = _refusal_detail(text)
         return (
             "holds Python objects that a weights-only load refuses" + (f" ({detail})" if detail else "")
             + "; restore never unpickles code from weight files: re-save the tensors with "
             "torch.save(state_dict, path) or as .safetensors"
         )
     return "is not a torch weights file (.pth/.pt/.ckpt, zip or legacy format) nor a .safetensors file"
+
+
+def _refusal_detail(text: str) -> str:
+    """The one sentence of torch's weights-only refusal that says what was refused (e.g.
+    "Unsupported global: GLOBAL posix.system ..."), without its advice to load unsafely."""
+    for marker in ("WeightsUnpickler error:", "trusted source."):
+        if marker in text:
+            text = text.split(marker, 1)[1]
+            break
+    else:
+        return ""
+    text = " ".join(text.split("Check the documentation")[0].split())
+    sentence = text.split(". ")[0].rstrip(".")
+    return sentence if len(sentence) <= 200 else ""
 
 
 def _first_line(exc: BaseException) -> str:

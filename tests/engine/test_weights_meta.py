@@ -157,3 +157,27 @@ def test_pretrained_weights_with_nan_stop_training_before_it_starts(tmp_path, ca
     line = one_error_line(capsys.readouterr().err)
     assert f"NaN/inf values in tensor {name}" in line
     assert sorted(p.name for p in (tmp_path / "experiments" / "ft").iterdir()) == [".lock"]
+
+
+class Payload:
+    """What a malicious weights file would carry: unpickling it runs a command."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_weights_file_carrying_code_is_refused_in_one_line_and_never_run(tmp_path, capsys):
+    marker = tmp_path / "PWNED"
+    evil = tmp_path / "evil.pth"
+    torch.save({"format": "restore-checkpoint-v1", "model": Payload(marker)}, evil)
+    opt = bench_options(tmp_path)
+    assert main(["test", "-opt", str(opt), "--weights", str(evil)]) == 2
+    line = one_error_line(capsys.readouterr().err)
+    assert "holds Python objects that a weights-only load refuses" in line and "posix.system" in line
+    train_opt = write_options(tmp_path, "evil", total=2)
+    assert main(["train", "-opt", str(train_opt), "--no-tensorboard", "--resume", str(evil)]) == 2
+    assert "refuses" in one_error_line(capsys.readouterr().err)
+    assert not marker.exists()
