@@ -90,3 +90,12 @@ def run_check(args: argparse.Namespace, options: Options, sections: tuple[str, .
     count = check_datasets(options, sections)
     print(f"{args.opt}: options are valid; {count} samples checked (files, headers, sizes)")
     return 0
+
+
+def add_network_from_weights_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--network-from-weights",
+        action="store_true",
+        help="build the network the weights file records (restore-written weights) instead of the option "
+        "file's, which may then omit 'network'; without it a difference stops the run",
+    )

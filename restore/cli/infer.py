@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from restore.cli.common import add_option_arguments, load_from_args, require
+from restore.cli.common import add_network_from_weights_argument, add_option_arguments, load_from_args, require
 from restore.errors import ConfigError
 
 
@@ -31,11 +31,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", metavar="DEV", help="auto, cpu, cuda or cuda:N (default: the option file's device)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--check", action="store_true", help="validate the options, then stop")
+    add_network_from_weights_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     options = load_from_args(args)
-    require(options, "network", command="infer")
+    if not args.network_from_weights:
+        require(options, "network", command="infer")
     if args.tile is not None:
         if args.tile < 0:
             raise ConfigError(f"--tile must be a positive tile size (or 0 for whole images), got {args.tile}")
@@ -50,6 +52,12 @@ def run(args: argparse.Namespace) -> int:
 
     from restore.engine import distributed
     from restore.engine.batch_restore import restore_folder
+    from restore.engine.weights_meta import match_network
+
+    weights = args.weights if args.weights is not None else options.path.pretrained
+    if weights is not None:
+        options = match_network(options, weights, network_from_weights=args.network_from_weights,
+                                say=lambda text: print(text, file=sys.stderr))
 
     ctx = distributed.setup(options.device)
     try:

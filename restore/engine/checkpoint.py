@@ -15,7 +15,9 @@ BasicSR's ``{"params": ..., "params_ema": ...}`` and restore's own checkpoints, 
 
 from __future__ import annotations
 
+import errno
 import os
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -43,8 +45,15 @@ def atomic_save(obj: Any, path: str | os.PathLike, inside: str | os.PathLike | N
 
 
 def load_file(path: str | os.PathLike) -> Any:
-    """Load a ``.pth``/``.pt``/``.ckpt`` (weights only) or ``.safetensors`` file onto the CPU."""
+    """Load a ``.pth``/``.pt``/``.ckpt`` (weights only) or ``.safetensors`` file onto the CPU.
+
+    Every way a file can be unreadable (empty, truncated, a plain Python pickle, objects a
+    weights-only load refuses, not a weights file at all) is one :class:`DataError` line naming
+    the file; torch's own warnings about the file are not shown.
+    """
     path = Path(path)
+    if path.is_dir():
+        raise DataError(f"weights file '{path}' is a folder, not a file")
     if not path.is_file():
         raise DataError(f"weights file '{path}' does not exist")
     if path.suffix == ".safetensors":
@@ -55,17 +64,68 @@ def load_file(path: str | os.PathLike) -> Any:
         except Exception as exc:
             raise DataError(f"'{path}' is not a readable safetensors file ({_first_line(exc)})") from None
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch warns about pickle protocols before failing anyway
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except OSError as exc:
+        if exc.errno in (errno.EACCES, errno.EPERM, errno.EIO, errno.ENOENT):
+            raise DataError(f"cannot read weights file '{path}': {exc.strerror or exc}") from None
+        raise DataError(f"'{path}' {_load_problem(path, exc)}") from None  # torch's seek on a cut archive
     except Exception as exc:
-        raise DataError(
-            f"'{path}' could not be loaded as a weights-only checkpoint ({_first_line(exc)}); "
-            "restore never unpickles code from weight files"
-        ) from None
+        raise DataError(f"'{path}' {_load_problem(path, exc)}") from None
+
+
+# torch's legacy (non-zip) format starts with the pickled magic number 0x1950a86a20f9469cfc6c
+_LEGACY_MAGIC = bytes.fromhex("8a0a6cfc9c46f9206aa85019")
+
+
+def _load_problem(path: Path, exc: BaseException) -> str:
+    """Why ``torch.load(weights_only=True)`` failed on ``path``, in words, without newlines."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(16)
+    except OSError:
+        head = b""
+    if not head:
+        return "is empty (0 bytes): not a weights file"
+    text = str(exc)
+    if head.startswith(b"PK\x03\x04") and isinstance(exc, (RuntimeError, OSError)):
+        return "is truncated or corrupt (an incomplete torch zip archive: was the copy or the save interrupted?)"
+    refused = "WeightsUnpickler error:" in text or "Weights only load failed" in text
+    if not head.startswith((b"PK", b"\x80")):
+        return "is not a torch weights file (.pth/.pt/.ckpt, zip or legacy format) nor a .safetensors file"
+    if head[:1] == b"\x80" and _LEGACY_MAGIC not in head:
+        return (
+            "is a plain Python pickle, not a torch weights file; restore never unpickles code from weight "
+            "files: re-save the tensors with torch.save(state_dict, path) or as .safetensors"
+        )
+    if refused:
+        detail = _refusal_detail(text)
+        return (
+            "holds Python objects that a weights-only load refuses" + (f" ({detail})" if detail else "")
+            + "; restore never unpickles code from weight files: re-save the tensors with "
+            "torch.save(state_dict, path) or as .safetensors"
+        )
+    return "is not a torch weights file (.pth/.pt/.ckpt, zip or legacy format) nor a .safetensors file"
+
+
+def _refusal_detail(text: str) -> str:
+    """The one sentence of torch's weights-only refusal that says what was refused (e.g.
+    "Unsupported global: GLOBAL posix.system ..."), without its advice to load unsafely."""
+    for marker in ("WeightsUnpickler error:", "trusted source."):
+        if marker in text:
+            text = text.split(marker, 1)[1]
+            break
+    else:
+        return ""
+    text = " ".join(text.split("Check the documentation")[0].split())
+    sentence = text.split(". ")[0].rstrip(".")
+    return sentence if len(sentence) <= 200 else ""
 
 
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
-    return text[0][:200] if text else type(exc).__name__
+    return " ".join(text[0].split())[:200] if text else type(exc).__name__
 
 
 def _is_state_dict(obj: Any) -> bool:
@@ -129,7 +189,31 @@ def load_state_dict_checked(model: nn.Module, state: Mapping[str, torch.Tensor],
             f"weights '{source}' do not fit {type(model).__name__}: " + "; ".join(problems)
             + (" (check the network options, or set path.strict_load: false)" if strict else "")
         )
+    bad = nonfinite_tensors(state)
+    if bad:
+        raise DataError(
+            f"weights '{source}' hold NaN/inf values in tensor {_listing(bad)}: the run that wrote them diverged; "
+            "use an earlier checkpoint or best_*.pth"
+        )
     model.load_state_dict(dict(state), strict=False)
+
+
+def nonfinite_tensors(state: Mapping[str, torch.Tensor]) -> list[str]:
+    """Names of the floating-point tensors in ``state`` that hold a NaN or an inf.
+
+    Why: weights that blew up load and run without complaint and give black images; every
+    load and every save checks them. One device sync for the whole state.
+    """
+    names = [k for k, v in state.items() if isinstance(v, torch.Tensor) and (v.is_floating_point() or v.is_complex())]
+    if not names:
+        return []
+    checks = [torch.isfinite(state[k]).all() for k in names]
+    if len({c.device for c in checks}) > 1:
+        checks = [c.cpu() for c in checks]
+    flags = torch.stack(checks).cpu()
+    if bool(flags.all()):
+        return []
+    return [k for k, ok in zip(names, flags.tolist()) if not ok]
 
 
 def load_weights(model: nn.Module, path: str | os.PathLike, strict: bool = True, key: str | None = None) -> None:

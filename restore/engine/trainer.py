@@ -9,6 +9,12 @@ is read twice.
 
 Stopping: Ctrl-C or SIGTERM (a cluster pre-empting the job) ends the run after the current
 iteration with a checkpoint, so ``--resume auto`` loses nothing; a second Ctrl-C stops at once.
+:attr:`Trainer.stop_signal` then names the signal (``restore train`` exits 128 + its number).
+
+The run folder: the process holds an exclusive lock on it (:class:`FolderLock`) from before
+its first write to the end, checks everything it can (options, data, checkpoint) before writing
+anything, and writes every file atomically and inside it. What a resume takes from the
+checkpoint and what from the option file: :mod:`restore.engine.resume`.
 """
 
 from __future__ import annotations
@@ -26,18 +32,24 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from restore.config import Options, options_to_yaml, save_options
+from restore.config import Options, options_to_yaml
 from restore.engine import distributed
 from restore.engine.callbacks import Callback
-from restore.engine.checkpoint import FORMAT, atomic_save, load_file, load_state_dict_checked, load_weights
+from restore.engine.checkpoint import FORMAT, atomic_save, load_weights, nonfinite_tensors
 from restore.engine.dataloading import worker_errors
 from restore.engine.experiment import ExperimentDir, RunLog
 from restore.engine.network import build_network, unwrap
+from restore.engine.resume import continue_from, resume_source
+from restore.engine.rng_state import rng_state
+from restore.engine.run_folder import RunFolderLock, open_run_folder
 from restore.engine.sampler import ResumableSampler
+from restore.engine.train_progress import INTERVAL_S, PlainProgress
 from restore.engine.train_step import TrainStep
 from restore.engine.transfer import freeze_by_rules, transfer_from_file
+from restore.engine.weights_meta import META_KEY, weights_meta
 from restore.errors import ConfigError, RestoreError
 from restore.losses.weighted import WeightedSum
+from restore.utils.files import plain_name_problem
 
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 # Summary keys worth a "best" weights file, and whether lower is better.
@@ -62,6 +74,7 @@ class Trainer:
     ) -> None:
         if options.train is None or options.datasets.train is None:
             raise ConfigError(f"{options.source}: 'restore train' needs the sections 'train' and 'datasets.train'")
+        check_train_options(options)
         self.options = options
         self.cfg = options.train
         self.resume = resume
@@ -72,8 +85,12 @@ class Trainer:
         self.iteration = 0
         self.best: dict[str, dict[str, Any]] = {}
         self.stop_requested = False
+        self.stop_signal: int | None = None  # SIGINT/SIGTERM when one stopped the run
+        self.sampler_seed = options.seed  # a resumed run continues its checkpoint's data order
         self._tensorboard = tensorboard
-        self.log = RunLog(None, False)
+        self.log = RunLog(False)
+        self.progress_line: PlainProgress | None = None
+        self.run_lock = RunFolderLock(self.exp, self.ctx.is_main, self.ctx.distributed)
 
     # ------------------------------------------------------------------ set-up
     @property
@@ -87,30 +104,12 @@ class Trainer:
         np.random.seed(seed % 2**32)
         torch.manual_seed(seed)  # identical on every rank: identical initial weights
 
-    def _resume_path(self) -> Path | None:
-        if self.resume is None:
-            if self.exp.latest_checkpoint() is not None:
-                raise ConfigError(
-                    f"'{self.exp.root}' already holds checkpoints of a run named {self.options.name!r}; "
-                    "continue it with --resume auto, or choose another name (--set name=...)"
-                )
-            return None
-        if self.resume == "auto":
-            return self.exp.latest_checkpoint()
-        path = Path(self.resume)
-        if not path.is_file():
-            raise ConfigError(f"--resume: checkpoint '{path}' does not exist")
-        return path
-
     def setup(self) -> None:
         """Build model, EMA, optimiser, scheduler, losses, step and data; load a checkpoint."""
         opts, cfg, ctx = self.options, self.cfg, self.ctx
         self._seed()
-        resume_path = self._resume_path()
-        if ctx.is_main:
-            self.exp.create()
-            save_options(opts, self.exp.options)
-        self.log = RunLog(self.exp, ctx.is_main, self._tensorboard)
+        self.log = RunLog(ctx.is_main)  # prints; files open once every check has passed
+        resume_path = resume_source(self.exp, self.resume, opts.name)
 
         model = build_network(opts).to(self.device)
         if cfg.channels_last:
@@ -156,11 +155,15 @@ class Trainer:
         self.consumed = 0
         if resume_path is not None:
             self.load_checkpoint(resume_path)
+        elif self.resume == "auto":
+            self.log.info(f"--resume auto: no checkpoint in {self.exp.checkpoints}: starting at iteration 0")
+        if ctx.is_main:
+            open_run_folder(self.exp, opts, self.log, self._tensorboard)
 
     def _loader(self) -> Iterator[dict[str, Any]]:
         spec = self.options.datasets.train
         assert spec is not None
-        sampler = ResumableSampler(len(self.train_set), self.options.seed, self.ctx.rank, self.ctx.world_size, self.consumed)
+        sampler = ResumableSampler(len(self.train_set), self.sampler_seed, self.ctx.rank, self.ctx.world_size, self.consumed)
         loader = torch.utils.data.DataLoader(
             self.train_set,
             batch_size=spec.batch_size,
@@ -175,31 +178,13 @@ class Trainer:
         return iter(loader)
 
     # ------------------------------------------------------------ checkpoints
-    def _rng_state(self) -> dict[str, Any]:
-        kind, keys, pos, has_gauss, gauss = np.random.get_state()
-        state = {
-            "python": random.getstate(),
-            "numpy": (kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss),
-            "torch": torch.get_rng_state(),
-        }
-        if torch.cuda.is_available():
-            state["cuda"] = torch.cuda.get_rng_state_all()
-        return state
-
-    @staticmethod
-    def _set_rng_state(state: dict[str, Any]) -> None:
-        random.setstate(state["python"])
-        kind, keys, pos, has_gauss, gauss = state["numpy"]
-        np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
-        torch.set_rng_state(state["torch"])
-        if "cuda" in state and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["cuda"])
-
     def save_checkpoint(self) -> Path:
         """Write the full training state (all ranks take part; rank 0 writes)."""
-        rng = distributed.all_gather_objects(self._rng_state())
+        self._check_weights_finite()
+        rng = distributed.all_gather_objects(rng_state())
         path = self.exp.checkpoint_path(self.iteration)
         if self.ctx.is_main:
+            self.run_lock.check()
             state = {
                 "format": FORMAT,
                 "iteration": self.iteration,
@@ -209,11 +194,12 @@ class Trainer:
                 "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
                 "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None,
                 "rng": rng,
-                "sampler": {"position": self.consumed, "world_size": self.ctx.world_size, "seed": self.options.seed},
+                "sampler": {"position": self.consumed, "world_size": self.ctx.world_size, "seed": self.sampler_seed},
                 "best": self.best,
                 "options": options_to_yaml(self.options),
+                META_KEY: weights_meta(self.options, self.iteration),
             }
-            atomic_save(state, path)
+            atomic_save(state, path, inside=self.exp.root)
             self.exp.prune(self.cfg.keep_checkpoints)
             for cb in self.callbacks:
                 cb.on_checkpoint(self, path)
@@ -221,36 +207,34 @@ class Trainer:
         return path
 
     def load_checkpoint(self, path: Path) -> None:
-        state = load_file(path)
-        if not isinstance(state, dict) or state.get("format") != FORMAT:
-            raise ConfigError(f"--resume: '{path}' is not a restore training checkpoint (weights only? use path.pretrained)")
-        model = unwrap(self.model)
-        load_state_dict_checked(model, state["model"], str(path))
-        if self.ema is not None:
-            load_state_dict_checked(self.ema.module, state["ema"] or state["model"], str(path))
-        self.optimizer.load_state_dict(state["optimizer"])
-        if self.scheduler is not None and state["scheduler"] is not None:
-            self.scheduler.load_state_dict(state["scheduler"])
-        if state["scaler"] is not None and self.scaler.is_enabled():
-            self.scaler.load_state_dict(state["scaler"])
-        self.iteration = int(state["iteration"])
-        self.best = dict(state["best"])
-        sampler = state["sampler"]
-        self.consumed = int(sampler["position"])
-        rng = state["rng"]
-        if sampler["world_size"] != self.ctx.world_size:
-            self.log.info(
-                f"resuming a {sampler['world_size']}-process run on {self.ctx.world_size}: "
-                "continues correctly but not bit-identically"
-            )
-        self._set_rng_state(rng[self.ctx.rank % len(rng)])
-        self.log.info(f"resumed from {path} at iteration {self.iteration}")
+        """Continue from ``path``: state from the checkpoint, settings from the options
+        (:func:`restore.engine.resume.continue_from`); refusals are one line, before any write."""
+        continue_from(self, path)
 
-    def save_weights(self, path: Path) -> None:
-        """Weights for test/infer: the EMA weights when the run keeps them (rank 0)."""
+    def _check_weights_finite(self) -> None:
+        """Never save weights that already blew up (the loss can still look finite)."""
+        for what, net in (("weights", unwrap(self.model)), ("EMA weights", self.ema.module if self.ema else None)):
+            bad = nonfinite_tensors(net.state_dict()) if net is not None else []
+            if bad:
+                latest = self.exp.latest_checkpoint()
+                since = f" ({latest.name} is the last good checkpoint)" if latest is not None else ""
+                raise RestoreError(
+                    f"the {what} hold NaN/inf (tensor {bad[0]!r}{f' and {len(bad) - 1} more' if len(bad) > 1 else ''}) "
+                    f"at iteration {self.iteration}; nothing was saved; lower the learning rate or enable "
+                    f"train.grad_clip, then --resume auto from the last checkpoint{since}"
+                )
+
+    def save_weights(self, path: Path, inside: Path | None = None) -> None:
+        """Weights for test/infer: the EMA weights when the run keeps them (rank 0), with the
+        ``meta`` entry that names their network (:mod:`restore.engine.weights_meta`).
+        ``inside``: the folder the resolved ``path`` must lie in."""
+        self._check_weights_finite()
         if self.ctx.is_main:
+            self.run_lock.check()
             net = self.ema.module if self.ema is not None else unwrap(self.model)
-            atomic_save({"params": net.state_dict(), "iteration": self.iteration}, path)
+            state = {"params": net.state_dict(), "iteration": self.iteration,
+                     META_KEY: weights_meta(self.options, self.iteration)}
+            atomic_save(state, path, inside=inside)
 
     # ------------------------------------------------------------- validation
     def validate(self) -> dict[str, Any]:
@@ -290,7 +274,7 @@ class Trainer:
         old = self.best.get(tag)
         if old is None or (value < old["value"] if lower else value > old["value"]):
             self.best[tag] = {"value": value, "iter": self.iteration}
-            self.save_weights(self.exp.models / f"best_{tag}.pth")
+            self.save_weights(self.exp.models / f"best_{tag}.pth", inside=self.exp.root)
 
     # ------------------------------------------------------------------ loop
     @contextmanager
@@ -307,6 +291,7 @@ class Trainer:
             if self.stop_requested and signum == signal.SIGINT:
                 raise KeyboardInterrupt
             self.stop_requested = True
+            self.stop_signal = signum
             self.log.info("stop requested: finishing this iteration and writing a checkpoint (Ctrl-C again to abort)")
 
         for s in previous:
@@ -368,7 +353,7 @@ class Trainer:
     def fit(self) -> None:
         """Set up, train to ``total_iter`` (validating and saving on schedule), clean up."""
         try:
-            with worker_errors():
+            with worker_errors(), self.run_lock:
                 self.setup()
                 self._fit()
         finally:
@@ -392,6 +377,9 @@ class Trainer:
             return
         batches = self._loader()
         bar = tqdm(total=cfg.total_iter, initial=self.iteration, disable=not ctx.is_main or None, unit="it", dynamic_ncols=True)
+        # no terminal (a file, a cluster log): no bar, so a plain line every INTERVAL_S seconds
+        self.progress_line = PlainProgress(self.iteration, cfg.total_iter, enabled=ctx.is_main and bool(bar.disable),
+                                           interval=INTERVAL_S)
         window: dict[str, Tensor] = {}
         counts: dict[str, int] = {}
         timing = {"data": 0.0, "start": time.perf_counter(), "iters": 0}
@@ -404,6 +392,9 @@ class Trainer:
                     counts[key] = counts.get(key, 0) + 1  # a per-task loss is absent from some iterations
                 bar.update(1)
                 it = self.iteration
+                plain = self.progress_line.update(it)
+                if plain is not None:
+                    print(plain, flush=True)
                 if it % cfg.log_every == 0 or it == cfg.total_iter:
                     loss = self._log_window(window, counts, timing)
                     bar.set_postfix(loss=f"{loss:.4g}", refresh=False)
@@ -423,7 +414,7 @@ class Trainer:
                     break
         bar.close()
         if self.iteration >= cfg.total_iter:
-            self.save_weights(self.exp.models / "final.pth")
+            self.save_weights(self.exp.models / "final.pth", inside=self.exp.root)
             self.log.info(f"done: {cfg.total_iter} iterations; weights in {self.exp.models / 'final.pth'}")
         for cb in self.callbacks:
             cb.on_train_end(self)
@@ -448,12 +439,37 @@ class Trainer:
         self.log.scalars(self.iteration, values)
         loss = values.get("train/loss", math.nan)
         self._check_finite(loss)
+        eta = self.progress_line.eta(self.iteration) if self.progress_line is not None else "?"
         self.log.info(
             f"[iter {self.iteration}/{self.cfg.total_iter}] loss {loss:.5g} lr {values['train/lr']:.3g} "
-            f"{values['train/it_per_s']:.2f} it/s, data wait {100 * values['train/data_wait']:.0f}%"
+            f"{values['train/it_per_s']:.2f} it/s, data wait {100 * values['train/data_wait']:.0f}%, ETA {eta}"
         )
         timing.update(data=0.0, start=time.perf_counter(), iters=0)
         return loss
+
+
+def check_train_options(options: Options) -> None:
+    """One line, before anything runs, for a ``train`` number the loop cannot use (an interval
+    of 0 would divide by zero mid-run; a negative ``total_iter`` would do nothing and say it
+    finished) and for a validation set name that cannot be part of a file name
+    (``models/best_<set>_<metric>.pth``)."""
+    cfg = options.train
+    assert cfg is not None
+    where = options.source or options.name
+    for name in options.datasets.val:
+        problem = plain_name_problem(name)
+        if problem is not None:
+            raise ConfigError(f"{where}: validation set name {name!r} (key 'datasets.val') {problem}")
+    for key in ("total_iter", "save_every", "log_every", "val_every", "accumulate"):
+        value = getattr(cfg, key)
+        if value < 1:
+            raise ConfigError(f"{where}: key 'train.{key}' must be a positive number of iterations, got {value}")
+    if cfg.keep_checkpoints < 0:
+        raise ConfigError(f"{where}: key 'train.keep_checkpoints' must be 0 (keep all) or more, got {cfg.keep_checkpoints}")
+    if cfg.grad_clip is not None and not cfg.grad_clip > 0:
+        raise ConfigError(f"{where}: key 'train.grad_clip' must be > 0 (or null), got {cfg.grad_clip}")
+    if cfg.ema_decay is not None and not 0 <= cfg.ema_decay < 1:
+        raise ConfigError(f"{where}: key 'train.ema_decay' must be in [0, 1) (or null), got {cfg.ema_decay}")
 
 
 def batch_size_of(batch: dict[str, Any]) -> int:

@@ -30,6 +30,7 @@ from typing import Any, ClassVar, Literal
 import torch
 from torch import nn
 
+from restore.engine.checkpoint import nonfinite_tensors
 from restore.errors import ConfigError
 
 Action = Literal["keep", "reinit", "freeze"]
@@ -170,6 +171,9 @@ def transfer_weights(model: nn.Module, state_dict: Mapping[str, torch.Tensor], r
     uncovered = [k for k in report.unused if k not in unused_covered]
     if strict and uncovered:
         problems.append(f"unused keys (add a reinit rule to discard them): {_listing(uncovered)}")
+    nonfinite = nonfinite_tensors(to_load)
+    if nonfinite:
+        problems.append(f"NaN/inf values in tensor {_listing(nonfinite)}")
     if problems:
         raise ConfigError(f"weights {source} do not transfer into {type(model).__name__}: " + "; ".join(problems))
 

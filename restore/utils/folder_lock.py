@@ -52,8 +52,11 @@ class FolderLock:
                 f"the {self.what} folder '{self.folder}' is in use{by}; wait for it to finish "
                 "or choose another name (--set name=...)"
             ) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+        except OSError:
+            pass  # the pid is only for the message; the lock is held even on a full disk
         self._fd = fd
         return self
 
