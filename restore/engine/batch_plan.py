@@ -160,15 +160,15 @@ class TargetGuard:
         real = _resolve(target)
         if real is None:
             return f"refusing to write '{target}': its path cannot be resolved (a link loop?)"
-        if not _inside(real, self.output_root):
-            return (f"refusing to write '{target}': it resolves to '{real}', outside the output folder "
-                    f"'{self.output_dir}' (through a link)")
         hit = self.files.get(real)
         if hit is None:
             hit = next((self.folders[p] for p in (real, *real.parents) if p in self.folders), None)
         if hit is not None:
             return (f"refusing to write '{target}': it resolves to '{real}', into {hit}; "
                     "restore infer never writes into what it reads")
+        if not _inside(real, self.output_root):
+            return (f"refusing to write '{target}': it resolves to '{real}', outside the output folder "
+                    f"'{self.output_dir}' (through a link)")
         return None
 
 
