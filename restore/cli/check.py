@@ -6,8 +6,10 @@ fix one file per attempt. So ``--check``
 
 * builds every dataset of the command and decodes every file fully (``--check=quick``: headers
   only, which misses a file truncated after its header);
-* for test and infer, checks that the weights exist and fit the network (keys and shapes),
-  building the network on the ``meta`` device so no memory is spent on parameters;
+* for test and infer, checks that the weights (``--weights`` or ``path.pretrained``) exist and
+  fit the network (keys and shapes), building the network on the ``meta`` device so no memory
+  is spent on parameters; with no weights given the data is checked alone (and the summary
+  line says so), so a data set can be checked before any training;
 * for infer, checks the input (and mask) folder, every target path, and every input and mask
   file;
 * prints every problem as ``restore: error: ...`` (at most :data:`MAX_LINES`, then a count)
@@ -103,14 +105,19 @@ def network_on_meta(options: Options) -> nn.Module:
 
 
 def check_weights(options: Options, weights: str | None, model: nn.Module | None, problems: Problems) -> str | None:
-    """Check that the weights file exists, loads and fits ``model`` (keys and shapes); its path."""
+    """Check that the weights file exists, loads and fits ``model`` (keys and shapes); its path.
+
+    None when no weights are given (neither ``--weights`` nor ``path.pretrained``): the data
+    can be checked before any weights exist, and the summary says the weights were not.
+    """
     from restore.engine.checkpoint import load_weights
 
     chosen = weights if weights is not None else options.path.pretrained
     if chosen is None:
-        problems.add(f"{options.source or options.name}: no weights: pass --weights CKPT or set key 'path.pretrained'")
         return None
-    if model is None:
+    if model is None:  # the network itself is the problem, already reported
+        if not Path(chosen).is_file():
+            problems.add(f"weights file '{chosen}' does not exist")
         return str(chosen)
     try:
         with warnings.catch_warnings():
@@ -133,15 +140,22 @@ def check_run(args: argparse.Namespace, options: Options, sections: tuple[str, .
     """``restore train|test --check``: datasets (and for test the weights); exit status."""
     problems = Problems()
     decode = decodes(args)
+    weights = None
     if "test" in sections:
-        check_weights(options, getattr(args, "weights", None), _network(options, problems), problems)
+        weights = check_weights(options, getattr(args, "weights", None), _network(options, problems), problems)
     count = check_datasets(options, sections, decode, problems)
     if problems:
         return problems.report()
     how = "files decoded" if decode else "headers"
     print(f"{args.opt}: options are valid; {count} samples checked ({how}, sizes)"
-          + ("; weights fit the network" if "test" in sections else ""))
+          + (_weights_note(weights) if "test" in sections else ""))
     return 0
+
+
+def _weights_note(weights: str | None) -> str:
+    if weights is None:
+        return "; no weights given (--weights or path.pretrained), so none checked"
+    return f"; weights '{weights}' fit the network"
 
 
 def check_infer(args: argparse.Namespace, options: Options) -> int:
@@ -152,7 +166,7 @@ def check_infer(args: argparse.Namespace, options: Options) -> int:
     problems = Problems()
     decode = decodes(args)
     model = _network(options, problems)
-    check_weights(options, args.weights, model, problems)
+    weights = check_weights(options, args.weights, model, problems)
     needs_mask = False
     if model is not None:
         try:
@@ -181,6 +195,6 @@ def check_infer(args: argparse.Namespace, options: Options) -> int:
     if problems:
         return problems.report()
     how = "decoded" if decode else "headers read"
-    print(f"{args.opt}: options are valid; weights fit the network; {len(jobs)} images checked ({how}) "
+    print(f"{args.opt}: options are valid{_weights_note(weights)}; {len(jobs)} images checked ({how}) "
           f"-> {Path(args.output)}")
     return 0

@@ -186,7 +186,7 @@ def restore_image(restorer: Restorer, job: Job, in_nc: int | None, device: torch
 
 
 def _failure_line(job: Job, exc: BaseException) -> str:
-    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    reason = str(exc).strip() or type(exc).__name__  # whole: a file name may hold a newline
     return one_line(reason if str(job.source) in reason or str(job.target) in reason else f"'{job.source}': {reason}")
 
 
