@@ -26,6 +26,7 @@ from pathlib import Path
 from torch import nn
 
 from restore.config import Options
+from restore.data.image_header import max_pixels
 from restore.errors import RestoreError
 from restore.utils.one_line import one_line
 
@@ -138,6 +139,7 @@ def _network(options: Options, problems: Problems) -> nn.Module | None:
 
 def check_run(args: argparse.Namespace, options: Options, sections: tuple[str, ...]) -> int:
     """``restore train|test --check``: datasets (and for test the weights); exit status."""
+    max_pixels()  # a bad RESTORE_MAX_PIXELS is one line, not one per file
     problems = Problems()
     decode = decodes(args)
     weights = None
@@ -161,8 +163,10 @@ def _weights_note(weights: str | None) -> str:
 def check_infer(args: argparse.Namespace, options: Options) -> int:
     """``restore infer --check``: weights, folders, every target and every input/mask file."""
     from restore.data.image_io import read_image_size
-    from restore.engine.batch_restore import TargetGuard, check_input_keys, plan_jobs
+    from restore.engine.batch_plan import TargetGuard, plan_jobs
+    from restore.engine.batch_restore import check_input_keys
 
+    max_pixels()
     problems = Problems()
     decode = decodes(args)
     model = _network(options, problems)

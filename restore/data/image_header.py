@@ -39,7 +39,7 @@ DEFAULT_MAX_PIXELS = 50_000_000
 _MAX_BYTES_PER_PIXEL = 8
 #: Room for metadata (EXIF, ICC, XMP, thumbnails) on top of the pixels in that bound.
 _METADATA_ALLOWANCE = 64 << 20
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _ORIENTATION_TAG = 0x0112
 
 
@@ -210,10 +210,10 @@ def png_problem(data: bytes) -> str | None:
     Walks the chunk list to ``IEND`` checking each chunk's length and CRC-32, which costs a
     fraction of a decode. Data that is not a PNG at all is left to the decoder (None).
     """
-    if not data.startswith(_PNG_SIGNATURE):
+    if not data.startswith(PNG_SIGNATURE):
         return None
     view = memoryview(data)
-    size, pos = len(data), len(_PNG_SIGNATURE)
+    size, pos = len(data), len(PNG_SIGNATURE)
     ihdr = _ihdr_problem(view, pos, size)
     if ihdr is not None:
         return ihdr

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ import numpy as np
 import torch
 
 from restore.data.image_header import (
+    PNG_SIGNATURE,
     ImageHeader,
     apply_orientation,
     check_decoded_size,
@@ -42,6 +44,7 @@ from restore.data.image_header import (
     read_header,
 )
 from restore.errors import DataError
+from restore.utils.c_stderr import c_stderr_captured
 from restore.utils.files import atomic_write
 
 #: Extensions we read and write (compared case-insensitively: SIDD ships ``.PNG``).
@@ -59,22 +62,40 @@ def _supported() -> str:
     return ", ".join(IMAGE_EXTENSIONS)
 
 
-def _decode(data: bytes) -> np.ndarray | None:
-    """Decode with OpenCV, its own messages muted: a corrupt file is reported by us, in one line.
+def _decode(data: bytes) -> tuple[np.ndarray | None, str]:
+    """Decode with OpenCV; returns the array (None when it cannot) and libpng's complaint, if any.
 
     ``IMREAD_UNCHANGED`` keeps the stored bit depth and alpha and ignores EXIF orientation,
-    which :func:`read_image` applies itself. An OpenCV exception (its own size limit,
-    ``OPENCV_IO_MAX_IMAGE_PIXELS``) counts as "not decodable".
+    which :func:`read_image` applies itself. OpenCV's own log is muted and what libpng prints
+    on file descriptor 2 is caught (:mod:`restore.utils.c_stderr`), so a corrupt file is
+    reported by us, in one line; any other text caught is passed on to stderr unchanged. An
+    OpenCV exception (its own size limit, ``OPENCV_IO_MAX_IMAGE_PIXELS``) counts as "not
+    decodable".
     """
     logging = cv2.utils.logging
     level = logging.getLogLevel()
     logging.setLogLevel(logging.LOG_LEVEL_SILENT)
+    buffer = np.frombuffer(data, dtype=np.uint8)
     try:
-        return cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
-    except cv2.error:
-        return None
+        if not data.startswith(PNG_SIGNATURE):
+            return _imdecode(buffer), ""
+        with c_stderr_captured() as caught:
+            array = _imdecode(buffer)
     finally:
         logging.setLogLevel(level)
+    lines = "".join(caught).splitlines()
+    others = [line for line in lines if not line.startswith("libpng ")]
+    if others:
+        print("\n".join(others), file=sys.stderr)
+    errors = [line.split(":", 1)[1].strip() for line in lines if line.startswith("libpng error")]
+    return array, "; ".join(errors)
+
+
+def _imdecode(buffer: np.ndarray) -> np.ndarray | None:
+    try:
+        return cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)
+    except cv2.error:
+        return None
 
 
 def _check_image_path(p: Path) -> int:
@@ -117,12 +138,10 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
     damage = png_problem(data)
     if damage is not None:
         raise DataError(f"cannot read image '{p}': not a decodable {kind} file (corrupt or truncated: {damage})")
-    array = _decode(data)
+    array, complaint = _decode(data)
     if array is None or array.size == 0:
-        raise DataError(
-            f"cannot read image '{p}': not a decodable {kind} file "
-            f"(corrupt or truncated?, {len(data)} bytes)"
-        )
+        why = f"corrupt: {complaint}" if complaint else "corrupt or truncated?"
+        raise DataError(f"cannot read image '{p}': not a decodable {kind} file ({why}, {len(data)} bytes)")
     if header is None:
         check_decoded_size(p, *array.shape[:2])
     if array.dtype not in (np.uint8, np.uint16):

@@ -52,17 +52,10 @@ from restore.data.image_io import (
     to_channels,
     write_image,
 )
+from restore.data.image_header import max_pixels
 from restore.data.shadow_folder import read_mask
 from restore.engine import distributed
-from restore.engine.batch_plan import (  # noqa: F401  (re-exported: the batch-restore API)
-    FORMATS,
-    Job,
-    TargetGuard,
-    check_output_folder,
-    output_lock,
-    plan_jobs,
-    remove_stale_image_temporaries,
-)
+from restore.engine.batch_plan import Job, TargetGuard, output_lock, plan_jobs, remove_stale_image_temporaries
 from restore.engine.checkpoint import load_weights
 from restore.engine.distributed import DistContext
 from restore.engine.inference import Restorer
@@ -214,6 +207,7 @@ def restore_folder(
     stderr as they happen, one line each; the returned summary is the same on every rank and
     covers all of them.
     """
+    max_pixels()  # a bad RESTORE_MAX_PIXELS is one line now, not one per image
     model = build_network(options)
     needs_mask = check_input_keys(model, options, mask_dir)
     source = weights if weights is not None else options.path.pretrained

@@ -17,7 +17,6 @@ from torch import nn
 
 from restore import registry
 from restore.cli.main import main
-from restore.data.image_io import read_image
 
 OPTIONS = "name: faults\ndevice: cpu\nnetwork: {type: n2n_unet, n_feature: 8}\n"
 
@@ -202,18 +201,34 @@ def test_odd_files_are_one_line_each_and_the_run_goes_on(tmp_path, weights, capf
     (inp / "f_truncated.png").write_bytes(full[: len(full) - 40])
     (inp / "g_empty.jpg").write_bytes(b"")
     (inp / "h_bad\nname.png").write_bytes(b"not an image at all")
+    (inp / "i_bad_deflate.png").write_bytes(png_with_bad_deflate())
     image(inp / "z_good.png", seed=3)
     assert infer(tmp_path, weights) == 1
     captured = capfd.readouterr()  # file-descriptor level: a libpng line would show here
     lines = failures(captured.err)
-    assert len(lines) == 6, lines
+    assert len(lines) == 7, lines
     for line, words in zip(lines, [("b_fifo.png", "FIFO"), ("c_device.png", "device"), ("d_broken.png", "broken link"),
                                    ("f_truncated.png", "truncated"), ("g_empty.jpg", "empty"),
-                                   ("h_bad\\nname.png", "not a decodable")]):
+                                   ("h_bad\\nname.png", "not a decodable"),
+                                   ("i_bad_deflate.png", "corrupt: IDAT")]):
         assert all(word in line for word in words), (words, line)
-    assert "libpng" not in captured.err
-    assert "restored 2, skipped 0 (output exists), failed 6" in captured.out
+    assert not any(line.startswith("libpng") for line in captured.err.splitlines())
+    assert "restored 2, skipped 0 (output exists), failed 7" in captured.out
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a_good.png", "z_good.png"]
+
+
+def png_with_bad_deflate() -> bytes:
+    """Whole chunks with right checksums around pixel data that is not a deflate stream: only
+    libpng itself can tell, and it says so on file descriptor 2."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", 16, 16, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", b"\x78\x9c" + b"\xff" * 40)
+            + chunk(b"IEND", b""))
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their permissions")

@@ -11,8 +11,6 @@ import time
 import zlib
 from pathlib import Path
 
-import cv2
-import numpy as np
 import pytest
 from data_helpers import assert_one_line, random_rgb, save_rgb
 
@@ -206,3 +204,17 @@ def test_train_check_and_training_refuse_in_one_line(tmp_path, rng, capsys, chec
     assert len(err) == expected and all("over the limit" in line for line in err), err
     assert "in/b.png" in err[0]
     assert not any((tmp_path / "exp").rglob("*.pth"))
+
+
+def test_a_bad_limit_stops_infer_and_check_before_anything_is_written(tmp_path, rng, weights, capsys, monkeypatch):
+    save_rgb(tmp_path / "in/a.png", random_rgb(rng, 16, 16))
+    save_rgb(tmp_path / "in/b.png", random_rgb(rng, 16, 16))
+    (tmp_path / "o.yml").write_text(OPTIONS)
+    monkeypatch.setenv("RESTORE_MAX_PIXELS", "lots")
+    base = ["infer", "-opt", str(tmp_path / "o.yml"), "--weights", str(weights),
+            "--input", str(tmp_path / "in"), "--output", str(tmp_path / "out")]
+    for extra in ([], ["--check"]):
+        assert main(base + extra) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "RESTORE_MAX_PIXELS" in err[0] and "'lots'" in err[0], err
+    assert not (tmp_path / "out").exists()
