@@ -63,33 +63,22 @@ def require(options: Options, *keys: str, command: str) -> None:
             raise ConfigError(f"{one_line(options.source)}: missing required key {dotted!r} (needed by 'restore {command}')")
 
 
-def check_datasets(options: Options, sections: tuple[str, ...]) -> int:
-    """Build the datasets of ``sections`` and verify every sample's files (headers and sizes).
-
-    Folder, pairing, empty/corrupt file and size problems show up now, as one line, rather than
-    inside a DataLoader worker mid-run (``--check``). Returns the number of samples checked.
-    """
-    sets = options.datasets
-    specs = [sets.train] if "train" in sections and sets.train is not None else []
-    for section in ("val", "test"):
-        if section in sections:
-            specs.extend(getattr(sets, section).values())
-    return sum(spec.dataset.build().verify() for spec in specs)
-
-
 def add_check_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--check",
-        action="store_true",
-        help="validate the options, build the datasets and check every file (header, size), then stop",
+        nargs="?",
+        const="full",
+        choices=("full", "quick"),
+        help="check everything the run would touch, report every problem, then stop: options, datasets, "
+        "weights, every file decoded (--check=quick: headers only)",
     )
 
 
 def run_check(args: argparse.Namespace, options: Options, sections: tuple[str, ...]) -> int:
-    """``--check``: verify the datasets of ``sections`` and say how many samples passed."""
-    count = check_datasets(options, sections)
-    print(f"{args.opt}: options are valid; {count} samples checked (files, headers, sizes)")
-    return 0
+    """``--check``: verify the datasets of ``sections`` (and the weights for test); exit status."""
+    from restore.cli.check import check_run
+
+    return check_run(args, options, sections)
 
 
 def add_network_from_weights_argument(parser: argparse.ArgumentParser) -> None:

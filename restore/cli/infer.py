@@ -2,8 +2,11 @@
 
 Outputs keep the relative path, name, bit depth and format of their input (``--format``
 changes the format). Existing outputs are skipped unless ``--overwrite``, so a killed run is
-continued by running the same command again. A corrupt input is reported in one line and
-skipped; the exit status is then 1. Works under ``torchrun`` (files shared out across ranks).
+continued by running the same command again. A corrupt or too large input, a NaN output, or a
+target that resolves into the input (through a link) is reported in one line and skipped; the
+exit status is then 1. Without a terminal, progress is a plain line every 100 images or 30 s.
+``--check`` checks the folders, the weights and every file, and lists every problem (exit 2).
+Works under ``torchrun`` (files shared out across ranks).
 """
 
 from __future__ import annotations
@@ -11,7 +14,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from restore.cli.common import add_network_from_weights_argument, add_option_arguments, load_from_args, require
+from restore.cli.common import (
+    add_check_argument,
+    add_network_from_weights_argument,
+    add_option_arguments,
+    load_from_args,
+    require,
+)
 from restore.errors import ConfigError
 
 
@@ -29,8 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--self-ensemble", action=argparse.BooleanOptionalAction, default=None,
                         help="average the 8 flips/rotations (default: infer.self_ensemble)")
     parser.add_argument("--device", metavar="DEV", help="auto, cpu, cuda or cuda:N (default: the option file's device)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    parser.add_argument("--check", action="store_true", help="validate the options, then stop")
+    parser.add_argument("--no-progress", action="store_true",
+                        help="no progress bar (without a terminal: no progress lines)")
+    add_check_argument(parser)
     add_network_from_weights_argument(parser)
 
 
@@ -47,8 +57,9 @@ def run(args: argparse.Namespace) -> int:
     if args.device is not None:
         options.device = args.device
     if args.check:
-        print(f"{args.opt}: options are valid")
-        return 0
+        from restore.cli.check import check_infer
+
+        return check_infer(args, options)
 
     from restore.engine import distributed
     from restore.engine.batch_restore import restore_folder

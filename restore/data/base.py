@@ -26,10 +26,11 @@ e.g., switching ``flip_rotate`` on does not change the noise of a sample.
 
 Checking files up front
 -----------------------
-``dataset.verify()`` reads every sample's file headers (not the pixels) and raises the
-one-line DataError that ``load()`` would raise for an empty or corrupt file or mismatched
-sizes, so ``--check`` and the engine can fail before training rather than inside a DataLoader
-worker. Subclasses describe a sample's files with :meth:`SeededDataset.sample_files`.
+``dataset.verify()`` reads every sample's file headers (``verify(decode=True)``: the whole
+files) and raises the one-line DataError that ``load()`` would raise for an empty, corrupt or
+too large file or mismatched sizes, so ``--check`` and the engine can fail before training
+rather than inside a DataLoader worker; ``verify(on_problem=...)`` reports every problem
+instead of the first. Subclasses describe a sample's files with :meth:`SeededDataset.sample_files`.
 
 Names are the input's path relative to its root, without extension (``posix`` separators);
 they are unique within a set and are used for per-image CSV rows and output file names.
@@ -39,15 +40,19 @@ from __future__ import annotations
 
 import hashlib
 import numbers
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from restore.errors import ConfigError, DataError
+from restore.errors import ConfigError, DataError, RestoreError
+
+#: Receives each problem ``verify()`` finds when the caller wants them all (``--check``).
+ProblemSink = Callable[[RestoreError], None]
+T = TypeVar("T")
 
 PHASES = ("train", "val", "test")
 _SEED_MASK = (1 << 63) - 1
@@ -171,23 +176,27 @@ class SeededDataset(Dataset):
         """Input size as the random crop sees it (after any pre-processing such as TIP2018)."""
         return height, width
 
-    def verify(self) -> int:
-        """Check every sample's files from their headers; return the number of samples checked.
+    def verify(self, decode: bool = False, on_problem: ProblemSink | None = None) -> int:
+        """Check every sample's files; return the number of samples checked.
 
-        Each file must be non-empty with a decodable header; a ``target`` must be ``scale``
-        times the input, a ``mask`` the input's size, and the input must hold ``crop_size``.
-        Raises the one-line DataError ``load()`` would raise. Pixels are not decoded, so a file
-        truncated after its header is only caught when loaded. Files shared by several samples
+        Each file must be a non-empty regular file with a decodable header, within
+        ``RESTORE_MAX_PIXELS``; a ``target`` must be ``scale`` times the input, a ``mask`` the
+        input's size, and the input must hold ``crop_size``. Raises the one-line DataError
+        ``load()`` would raise. Only headers are read unless ``decode`` (``--check``), which
+        decodes every file fully, so a file truncated after its header is caught too. With
+        ``on_problem`` every problem is passed to it and checking goes on (``--check`` lists
+        them all); without it the first one is raised. Files shared by several samples
         (``repeat``) are read once.
         """
         from restore.data.image_io import read_image_size
         from restore.data.transforms import check_crop_size, check_mask_size, check_pair_size
 
-        sizes: dict[Path, tuple[int, int]] = {}
+        sizes: dict[Path, tuple[int, int] | None] = {}
 
-        def size_of(path: Path) -> tuple[int, int]:
+        def size_of(path: Path) -> tuple[int, int] | None:
             if path not in sizes:
-                sizes[path] = read_image_size(path)
+                sizes[path] = None
+                sizes[path] = _attempt(lambda: read_image_size(path, decode=decode), on_problem)
             return sizes[path]
 
         for index in range(len(self)):
@@ -195,15 +204,30 @@ class SeededDataset(Dataset):
             in_path = files["input"]
             in_size = size_of(in_path)
             for role, path in files.items():
-                if role == "mask":
-                    check_mask_size(in_size, in_path, size_of(path), path)
-                elif role == "target":
-                    check_pair_size(in_size, in_path, size_of(path), path, self.scale)
-                elif role != "input":
+                if role not in ("input", "mask", "target"):
                     raise ValueError(f"unknown file role {role!r} (input, mask or target)")
-            if self.crop_size is not None:
-                check_crop_size(*self.crop_input_size(*in_size), self.crop_size, in_path)
+                size = size_of(path) if role != "input" else None
+                if in_size is None or size is None:
+                    continue
+                if role == "mask":
+                    _attempt(lambda: check_mask_size(in_size, in_path, size, path), on_problem)
+                else:
+                    _attempt(lambda: check_pair_size(in_size, in_path, size, path, self.scale), on_problem)
+            if self.crop_size is not None and in_size is not None:
+                crop = self.crop_size
+                _attempt(lambda: check_crop_size(*self.crop_input_size(*in_size), crop, in_path), on_problem)
         return len(self)
+
+
+def _attempt(check: Callable[[], T], on_problem: ProblemSink | None) -> T | None:
+    """``check()``; a RestoreError goes to ``on_problem`` (None returned) or, without one, is raised."""
+    try:
+        return check()
+    except RestoreError as exc:
+        if on_problem is None:
+            raise
+        on_problem(exc)
+        return None
 
 
 def geometry(

@@ -4,8 +4,11 @@ Every image enters the project through :func:`read_image` and leaves through
 :func:`write_image`, so the conventions live in one place:
 
 * channel order is **RGB** everywhere (OpenCV's BGR is converted on the way in and out);
-* arrays are ``(H, W, C)`` ``uint8`` or ``uint16`` exactly as stored (no rescaling, no EXIF
-  rotation — the stored orientation, as PIL and the reference evaluators see it);
+* arrays are ``(H, W, C)`` ``uint8`` or ``uint16`` as stored (no rescaling), turned upright
+  by the file's EXIF Orientation tag when it has one (JPEG, TIFF, PNG ``eXIf``), so that an
+  image reads as every viewer displays it;
+* an image is refused from its header, before decoding, when it is over ``RESTORE_MAX_PIXELS``
+  pixels (default 50 000 000) or is not a regular file (:mod:`restore.data.image_header`);
 * tensors are ``float32`` ``(C, H, W)`` in ``[0, 1]``: 8-bit values are divided by 255 and
   16-bit values by 65535;
 * channel rule (:func:`to_channels`): an alpha channel is **dropped** (RGBA -> RGB, grey+alpha ->
@@ -22,7 +25,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
-import warnings
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +33,18 @@ import cv2
 import numpy as np
 import torch
 
+from restore.data.image_header import (
+    PNG_SIGNATURE,
+    ImageHeader,
+    apply_orientation,
+    check_decoded_size,
+    check_image_file,
+    check_limits,
+    png_problem,
+    read_header,
+)
 from restore.errors import DataError
+from restore.utils.c_stderr import c_stderr_captured
 from restore.utils.files import atomic_write
 
 #: Extensions we read and write (compared case-insensitively: SIDD ships ``.PNG``).
@@ -48,51 +62,88 @@ def _supported() -> str:
     return ", ".join(IMAGE_EXTENSIONS)
 
 
-def _decode(data: bytes) -> np.ndarray | None:
-    """Decode with OpenCV, its own warnings muted: a corrupt file is reported by us, in one line."""
+def _decode(data: bytes) -> tuple[np.ndarray | None, str]:
+    """Decode with OpenCV; returns the array (None when it cannot) and libpng's complaint, if any.
+
+    ``IMREAD_UNCHANGED`` keeps the stored bit depth and alpha and ignores EXIF orientation,
+    which :func:`read_image` applies itself. OpenCV's own log is muted and what libpng prints
+    on file descriptor 2 is caught (:mod:`restore.utils.c_stderr`), so a corrupt file is
+    reported by us, in one line; any other text caught is passed on to stderr unchanged. An
+    OpenCV exception (its own size limit, ``OPENCV_IO_MAX_IMAGE_PIXELS``) counts as "not
+    decodable".
+    """
     logging = cv2.utils.logging
     level = logging.getLogLevel()
-    logging.setLogLevel(logging.LOG_LEVEL_ERROR)
+    logging.setLogLevel(logging.LOG_LEVEL_SILENT)
+    buffer = np.frombuffer(data, dtype=np.uint8)
     try:
-        return cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+        if not data.startswith(PNG_SIGNATURE):
+            return _imdecode(buffer), ""
+        with c_stderr_captured() as caught:
+            array = _imdecode(buffer)
     finally:
         logging.setLogLevel(level)
+    lines = "".join(caught).splitlines()
+    others = [line for line in lines if not line.startswith("libpng ")]
+    if others:
+        print("\n".join(others), file=sys.stderr)
+    errors = [line.split(":", 1)[1].strip() for line in lines if line.startswith("libpng error")]
+    return array, "; ".join(errors)
 
 
-def _check_image_path(p: Path) -> None:
+def _imdecode(buffer: np.ndarray) -> np.ndarray | None:
+    try:
+        return cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)
+    except cv2.error:
+        return None
+
+
+def _check_image_path(p: Path) -> int:
     """The checks made before reading any byte (shared by :func:`read_image` and
-    :func:`read_image_size`, so both report a bad path with the same message)."""
+    :func:`read_image_size`, so both report a bad path with the same message); returns the
+    file's size in bytes."""
     if p.suffix.lower() not in IMAGE_EXTENSIONS:
         raise DataError(
             f"cannot read image '{p}': unsupported extension '{p.suffix}' (supported: {_supported()})"
         )
-    if not p.exists():
-        raise DataError(f"cannot read image '{p}': no such file")
-    if p.is_dir():
-        raise DataError(f"cannot read image '{p}': it is a folder, not a file")
+    return check_image_file(p)
+
+
+def _checked_header(p: Path) -> ImageHeader | None:
+    """Path checks, then the header and the size limits (see :mod:`restore.data.image_header`)."""
+    file_bytes = _check_image_path(p)
+    header = read_header(p)
+    check_limits(p, header, file_bytes)
+    return header
 
 
 def read_image(path: str | os.PathLike[str]) -> np.ndarray:
-    """Read an image file as stored: ``(H, W, C)`` uint8 or uint16, RGB(A) channel order.
+    """Read an image file upright: ``(H, W, C)`` uint8 or uint16, RGB(A) channel order.
 
     ``C`` is 1 (grey), 3 (RGB) or 4 (RGBA); a 2-channel grey+alpha file keeps its 2 channels.
-    Bytes are read by Python and decoded by OpenCV (``IMREAD_UNCHANGED``), which also makes
-    non-ASCII paths work on every platform.
+    The header is read first: an image over ``RESTORE_MAX_PIXELS`` is refused without being
+    decoded, and a JPEG/TIFF/PNG with an EXIF Orientation tag is turned upright, as viewers
+    show it. Bytes are read by Python and decoded by OpenCV (``IMREAD_UNCHANGED``), which also
+    makes non-ASCII paths work on every platform.
     """
     p = Path(path)
-    _check_image_path(p)
+    header = _checked_header(p)
     try:
         data = p.read_bytes()
     except OSError as exc:
         raise DataError(f"cannot read image '{p}': {exc.strerror or exc}") from None
     if not data:
         raise DataError(f"cannot read image '{p}': file is empty (0 bytes)")
-    array = _decode(data)
+    kind = p.suffix.lstrip(".").upper()
+    damage = png_problem(data)
+    if damage is not None:
+        raise DataError(f"cannot read image '{p}': not a decodable {kind} file (corrupt or truncated: {damage})")
+    array, complaint = _decode(data)
     if array is None or array.size == 0:
-        raise DataError(
-            f"cannot read image '{p}': not a decodable {p.suffix.lstrip('.').upper()} file "
-            f"(corrupt or truncated?, {len(data)} bytes)"
-        )
+        why = f"corrupt: {complaint}" if complaint else "corrupt or truncated?"
+        raise DataError(f"cannot read image '{p}': not a decodable {kind} file ({why}, {len(data)} bytes)")
+    if header is None:
+        check_decoded_size(p, *array.shape[:2])
     if array.dtype not in (np.uint8, np.uint16):
         raise DataError(
             f"cannot read image '{p}': unsupported pixel type {array.dtype} "
@@ -107,6 +158,8 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
         array = cv2.cvtColor(array, cv2.COLOR_BGRA2RGBA)
     elif channels not in (1, 2):
         raise DataError(f"cannot read image '{p}': unsupported number of channels ({channels})")
+    if header is not None:
+        array = apply_orientation(array, header.orientation)
     return np.ascontiguousarray(array)
 
 
@@ -116,36 +169,21 @@ _HEADER_MODES = frozenset({"1", "L", "LA", "La", "P", "PA", "RGB", "RGBA", "RGBa
                            "I;16", "I;16B", "I;16L", "I;16N"})
 
 
-def read_image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
-    """``(H, W)`` of an image file from its header, raising what :func:`read_image` would.
+def read_image_size(path: str | os.PathLike[str], decode: bool = False) -> tuple[int, int]:
+    """``(H, W)`` of an image file as :func:`read_image` returns it (upright), raising what it would.
 
     For checking a whole data set before training (``dataset.verify()``): PIL's ``Image.open``
     parses only the header, so this costs a few kB of I/O per file instead of a full decode. A
     file whose header PIL cannot parse (or whose pixel type we may not support) is decoded with
     :func:`read_image`, so a corrupt file raises exactly the error that loading it would, and a
-    file only OpenCV understands is not rejected. A file truncated after a valid header passes.
+    file only OpenCV understands is not rejected. A file truncated after a valid header passes,
+    unless ``decode`` asks for the full decode (``--check``).
     """
-    from PIL import Image
-
     p = Path(path)
-    _check_image_path(p)
-    try:
-        empty = p.stat().st_size == 0
-    except OSError as exc:
-        raise DataError(f"cannot read image '{p}': {exc.strerror or exc}") from None
-    if empty:
-        raise DataError(f"cannot read image '{p}': file is empty (0 bytes)")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(p) as img:
-                width, height = img.size
-                mode = img.mode
-    except Exception:  # PIL raises many types for unreadable headers; let read_image judge
-        mode = None
-    if mode not in _HEADER_MODES:
-        height, width = read_image(p).shape[:2]
-    return int(height), int(width)
+    header = _checked_header(p)
+    if decode or header is None or header.mode not in _HEADER_MODES:
+        return tuple(read_image(p).shape[:2])  # type: ignore[return-value]
+    return header.upright_size
 
 
 def to_channels(array: np.ndarray, channels: int) -> np.ndarray:

@@ -51,7 +51,7 @@ from typing import Any, Literal
 import torch
 
 from restore import registry
-from restore.data.base import SeededDataset, check_phase, make_generator, parse_key, stable_seed
+from restore.data.base import ProblemSink, SeededDataset, check_phase, make_generator, parse_key, stable_seed
 from restore.errors import ConfigError, DataError, RestoreError
 
 #: Keys of the mixture's own, besides the source dataset's arguments.
@@ -197,8 +197,9 @@ class MixtureDataset(SeededDataset):
         s, j = self.locate(index) if self.phase != "train" else (0, 0)
         return self.sources[s].sample_files(j)
 
-    def verify(self) -> int:
-        return sum(dataset.verify() for dataset in self.sources)
+    def verify(self, decode: bool = False, on_problem: ProblemSink | None = None) -> int:
+        """Every source's files (see :meth:`SeededDataset.verify`)."""
+        return sum(dataset.verify(decode, on_problem) for dataset in self.sources)
 
     def __getitem__(self, key: Any) -> dict[str, Any]:
         return self.__getitems__([key])[0]

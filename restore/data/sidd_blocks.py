@@ -18,9 +18,9 @@ from typing import Any, Literal
 
 import numpy as np
 
-from restore.data.base import SeededDataset, check_common, geometry, make_generator
+from restore.data.base import ProblemSink, SeededDataset, check_common, geometry, make_generator
 from restore.data.image_io import image_to_tensor, to_channels
-from restore.errors import DataError
+from restore.errors import DataError, RestoreError
 
 
 def load_blocks(path: Path, key: str | None) -> np.ndarray:
@@ -96,14 +96,19 @@ class SIDDBlocksDataset(SeededDataset):
             self.index = self.index[:max_images]
         self.names = [f"{i:04d}_{b:02d}" for i, b in self.index]
 
-    def verify(self) -> int:
+    def verify(self, decode: bool = False, on_problem: ProblemSink | None = None) -> int:
         """The arrays were loaded and checked by the constructor; only the crop size is left."""
         if self.crop_size is not None and len(self):
             from restore.data.transforms import check_crop_size
 
             i, b = self.index[0]
             h, w = self.noisy.shape[2:4]
-            check_crop_size(h, w, self.crop_size, f"{self.noisy_mat}[{i}, {b}]")
+            try:
+                check_crop_size(h, w, self.crop_size, f"{self.noisy_mat}[{i}, {b}]")
+            except RestoreError as exc:
+                if on_problem is None:
+                    raise
+                on_problem(exc)
         return len(self)
 
     def load(self, index: int, sample_seed: int) -> dict[str, Any]:

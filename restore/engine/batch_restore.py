@@ -8,12 +8,18 @@ The run is built to be restarted and to survive bad files:
   format that cannot hold 16 bits: JPEG, BMP);
 * outputs are written atomically (temporary file + rename), and an output that already exists
   is skipped unless ``overwrite``, so a killed run continues where it stopped;
-* an unreadable or corrupt input (or mask) is reported in one line and skipped; the run goes on
-  and the returned :class:`BatchSummary` lists it;
+* an unreadable, corrupt or too large input (or mask), a network output with NaN/inf values,
+  a target that resolves into what the run reads or outside the output folder
+  (:mod:`restore.engine.batch_plan`), and a write that fails for that one file are each
+  reported in one line and counted as failed; the run goes on and the returned
+  :class:`BatchSummary` lists them;
 * everything a user can get wrong about the run itself (weights missing or not fitting the
   network, a mask-taking network without masks, an output folder inside the input folder, two
-  inputs mapping to one output) is a one-line :class:`~restore.errors.RestoreError` raised
-  before the first image is touched.
+  inputs mapping to one output, another run writing the same output folder) is a one-line
+  :class:`~restore.errors.RestoreError` raised before the first image is touched;
+* a rerun removes the ``.<name>.<ext>.<random>.tmp`` files a killed write left in the output
+  folder;
+* progress: a bar on a terminal, else a plain line every 100 images or 30 s with rate and ETA.
 
 Under ``torchrun`` the files are shared out across ranks (``files[rank::world_size]``, taken
 from the full sorted listing so that every rank agrees on the split even while others write);
@@ -22,10 +28,12 @@ each rank reports its own failures and every rank returns the same, gathered sum
 
 from __future__ import annotations
 
+import errno
 import inspect
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,24 +47,28 @@ from restore.config import Options
 from restore.data.image_io import (
     SIXTEEN_BIT_EXTENSIONS,
     image_to_tensor,
-    list_images,
     quantize,
     read_image,
     to_channels,
     write_image,
 )
+from restore.data.image_header import max_pixels
 from restore.data.shadow_folder import read_mask
 from restore.engine import distributed
+from restore.engine.batch_plan import Job, TargetGuard, output_lock, plan_jobs, remove_stale_image_temporaries
 from restore.engine.checkpoint import load_weights
 from restore.engine.distributed import DistContext
 from restore.engine.inference import Restorer
 from restore.engine.network import build_network, input_keys, unwrap
-from restore.errors import ConfigError, DataError
+from restore.errors import ConfigError, DataError, OutputError, RestoreError
+from restore.utils.files import os_error_reason
+from restore.utils.one_line import one_line
+from restore.utils.plain_progress import PlainProgress
 
-#: Output formats ``fmt`` may name, and the extension each one writes.
-FORMATS: dict[str, str] = {"png": ".png", "jpg": ".jpg", "tif": ".tif", "bmp": ".bmp"}
 #: The extra inputs batch-restore can supply besides the image itself.
 SUPPLIED_KEYS = ("input", "mask")
+#: Write failures that will hit every following file too: the run stops at the first one.
+_FATAL_WRITE_REASONS = tuple(os_error_reason(OSError(e, "")) for e in (errno.ENOSPC, errno.EDQUOT, errno.EROFS))
 
 
 @dataclass
@@ -84,97 +96,15 @@ class BatchSummary:
         return out
 
     def line(self) -> str:
+        """``restored N, skipped S (output exists), failed F in T s (R images/s)``."""
+        rate = len(self.restored) / self.seconds if self.seconds > 0 else 0.0
         return (
             f"restored {len(self.restored)}, skipped {len(self.skipped)} (output exists), "
-            f"failed {len(self.failed)} in {self.seconds:.1f} s"
+            f"failed {len(self.failed)} in {self.seconds:.1f} s ({rate:.2f} images/s)"
         )
 
 
-@dataclass(frozen=True)
-class Job:
-    """One image to restore: where it is read, where it goes, and its mask (if any)."""
-
-    source: Path
-    target: Path
-    mask: Path | None = None
-
-
-# --------------------------------------------------------------------------- checks and plan
-
-
-def _inside(path: Path, folder: Path) -> bool:
-    """Whether ``path`` is ``folder`` or lies under it (both already resolved)."""
-    return path == folder or folder in path.parents
-
-
-def check_output_folder(input_dir: Path, output_dir: Path, what: str = "input") -> None:
-    """Refuse an output folder equal to, or inside, a folder the run reads from."""
-    inp, out = input_dir.resolve(), output_dir.resolve()
-    if out == inp:
-        raise DataError(f"output folder '{output_dir}' is the {what} folder '{input_dir}'; "
-                        "restore infer never writes into its input (choose another --output)")
-    if _inside(out, inp):
-        raise DataError(f"output folder '{output_dir}' is inside the {what} folder '{input_dir}'; "
-                        "restore infer never writes into its input (choose another --output)")
-
-
-def _mask_index(mask_dir: Path) -> dict[str, list[Path]]:
-    """Mask files by relative path without extension (``sub/a``), so any image extension pairs."""
-    index: dict[str, list[Path]] = {}
-    for path in list_images(mask_dir):
-        index.setdefault(path.relative_to(mask_dir).with_suffix("").as_posix(), []).append(path)
-    return index
-
-
-def plan_jobs(input_dir: str | Path, output_dir: str | Path, *, mask_dir: str | Path | None = None,
-              fmt: str | None = None) -> list[Job]:
-    """Every image under ``input_dir`` with its output path (and mask), in sorted order.
-
-    Raises a one-line DataError for: an output folder inside a folder the run reads; two
-    inputs that would be written to the same output (``a.jpg`` and ``a.png`` with ``fmt``);
-    an output that would land inside the input folder; inputs without a mask, or with two.
-    """
-    input_dir, output_dir = Path(input_dir), Path(output_dir)
-    if fmt is not None and fmt not in FORMATS:
-        raise ConfigError(f"unknown output format {fmt!r} (use {', '.join(FORMATS)})")
-    check_output_folder(input_dir, output_dir)
-    if mask_dir is not None:
-        check_output_folder(Path(mask_dir), output_dir, what="mask")
-    sources = list_images(input_dir)
-    masks = _mask_index(Path(mask_dir)) if mask_dir is not None else None
-    # Input inside output: an output may then fall on an input file (out/in/x.png for in/in/x.png).
-    input_real = input_dir.resolve()
-    nested = _inside(input_real, output_dir.resolve())
-
-    jobs: list[Job] = []
-    claimed: dict[Path, Path] = {}
-    unmasked: list[Path] = []
-    for source in sources:
-        rel = source.relative_to(input_dir)
-        target = output_dir / (rel.with_suffix(FORMATS[fmt]) if fmt else rel)
-        if target in claimed:
-            raise DataError(f"inputs '{claimed[target]}' and '{source}' would both be written to '{target}' "
-                            "(same name, different extension); restore them separately")
-        claimed[target] = source
-        if nested and _inside(target.resolve(), input_real):
-            raise DataError(f"output '{target}' would overwrite a file inside the input folder '{input_dir}'; "
-                            "choose an --output outside it")
-        mask = None
-        if masks is not None:
-            found = masks.get(rel.with_suffix("").as_posix(), [])
-            if len(found) > 1:
-                raise DataError(f"input '{source}' has several masks in '{mask_dir}': "
-                                + ", ".join(f"'{p.name}'" for p in found))
-            if not found:
-                unmasked.append(source)
-                continue
-            mask = found[0]
-        jobs.append(Job(source, target, mask))
-    if unmasked:
-        more = f" and {len(unmasked) - 1} more" if len(unmasked) > 1 else ""
-        raise DataError(f"no mask in '{mask_dir}' for input '{unmasked[0]}'{more} "
-                        "(masks are paired by relative path and name, any image extension)")
-    return jobs
+# --------------------------------------------------------------------------- checks
 
 
 def network_input_channels(model: nn.Module, options: Options) -> int | None:
@@ -194,7 +124,7 @@ def network_input_channels(model: nn.Module, options: Options) -> int | None:
     return int(value) if value is not None else None
 
 
-def _check_input_keys(model: nn.Module, options: Options, mask_dir: object) -> bool:
+def check_input_keys(model: nn.Module, options: Options, mask_dir: object) -> bool:
     """Whether the network takes a mask; one-line error for inputs batch-restore cannot supply."""
     keys = input_keys(model)
     name = options.network.type if options.network is not None else type(unwrap(model)).__name__
@@ -222,7 +152,9 @@ def restore_image(restorer: Restorer, job: Job, in_nc: int | None, device: torch
     """Read ``job.source`` (and its mask), run the network, write ``job.target`` atomically.
 
     Input ``(H, W, C)`` uint8/uint16 -> ``(1, C, H, W)`` float in [0, 1] (+ ``(1, 1, H, W)``
-    mask) -> output clamped to [0, 1], quantised (rounded) to the input's bit depth.
+    mask) -> output clamped to [0, 1], quantised (rounded) to the input's bit depth. An output
+    with NaN or inf values is a DataError: clamping would turn it into a plausible-looking
+    black or white image.
     """
     image = read_image(job.source)
     bit_depth = 16 if image.dtype == np.uint16 else 8
@@ -236,6 +168,10 @@ def restore_image(restorer: Restorer, job: Job, in_nc: int | None, device: torch
     x = image_to_tensor(_channels_for(image, in_nc))[None].to(device)
     with torch.inference_mode():
         y = restorer(x, *extra)
+    bad = int((~torch.isfinite(y)).sum())
+    if bad:
+        raise DataError(f"'{job.source}': the network output has {bad} non-finite values (NaN or inf) out of "
+                        f"{y.numel()}; nothing written (are the weights broken?)")
     out = y[0].float().clamp(0.0, 1.0).permute(1, 2, 0).cpu().numpy()
     if job.target.suffix.lower() not in SIXTEEN_BIT_EXTENSIONS:
         bit_depth = 8  # JPEG/BMP hold 8 bits only
@@ -243,8 +179,8 @@ def restore_image(restorer: Restorer, job: Job, in_nc: int | None, device: torch
 
 
 def _failure_line(job: Job, exc: BaseException) -> str:
-    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return reason if str(job.source) in reason else f"'{job.source}': {reason}"
+    reason = str(exc).strip() or type(exc).__name__  # whole: a file name may hold a newline
+    return one_line(reason if str(job.source) in reason or str(job.target) in reason else f"'{job.source}': {reason}")
 
 
 # --------------------------------------------------------------------------- the run
@@ -266,31 +202,53 @@ def restore_folder(
 
     ``weights`` defaults to ``options.path.pretrained``; tiling, self-ensemble and AMP come from
     ``options.infer``. ``ctx`` is the process's :class:`DistContext` (``setup(options.device)``
-    when not given). ``progress``: show a bar on rank 0 (``None``: only when stderr is a
-    terminal). Failures are printed to stderr as they happen, one line each; the returned
-    summary is the same on every rank and covers all of them.
+    when not given). ``progress``: on rank 0, ``True`` a bar, ``False`` nothing, ``None`` a bar
+    when stderr is a terminal and plain progress lines otherwise. Failures are printed to
+    stderr as they happen, one line each; the returned summary is the same on every rank and
+    covers all of them.
     """
+    max_pixels()  # a bad RESTORE_MAX_PIXELS is one line now, not one per image
     model = build_network(options)
-    needs_mask = _check_input_keys(model, options, mask_dir)
+    needs_mask = check_input_keys(model, options, mask_dir)
     source = weights if weights is not None else options.path.pretrained
     if source is None:
         raise ConfigError(f"{options.source}: no weights to restore with: give --weights CKPT or set path.pretrained")
-    jobs = plan_jobs(input_dir, output_dir, mask_dir=mask_dir if needs_mask else None, fmt=fmt)
+    used_masks = mask_dir if needs_mask else None
+    jobs = plan_jobs(input_dir, output_dir, mask_dir=used_masks, fmt=fmt)
     load_weights(model, source, strict=options.path.strict_load)
+    guard = TargetGuard(jobs, input_dir, output_dir, used_masks)
 
     own_group = ctx is None and not torch.distributed.is_initialized()
     if ctx is None:
         ctx = distributed.setup(options.device)
     try:
-        return _run(options, jobs, model, ctx, needs_mask=needs_mask, mask_dir=mask_dir, overwrite=overwrite,
-                    progress=progress, desc=f"restore {Path(input_dir).name or input_dir}")
+        with _exclusive_output(Path(output_dir), ctx):
+            return _run(options, jobs, model, ctx, guard, needs_mask=needs_mask, mask_dir=mask_dir,
+                        overwrite=overwrite, progress=progress, desc=f"restore {Path(input_dir).name or input_dir}")
     finally:
         if own_group:
             distributed.teardown()
 
 
-def _run(options: Options, jobs: list[Job], model: nn.Module, ctx: DistContext, *, needs_mask: bool,
-         mask_dir: object, overwrite: bool, progress: bool | None, desc: str) -> BatchSummary:
+@contextmanager
+def _exclusive_output(output_dir: Path, ctx: DistContext) -> Iterator[None]:
+    """Rank 0 locks the output folder and removes stale temporaries; every rank learns of a refusal."""
+    with ExitStack() as stack:
+        problem = None
+        if ctx.is_main:
+            try:
+                stack.enter_context(output_lock(output_dir))
+                remove_stale_image_temporaries(output_dir)
+            except RestoreError as exc:
+                problem = exc
+        problem = distributed.broadcast_object(problem) if ctx.world_size > 1 else problem
+        if problem is not None:
+            raise problem
+        yield
+
+
+def _run(options: Options, jobs: list[Job], model: nn.Module, ctx: DistContext, guard: TargetGuard, *,
+         needs_mask: bool, mask_dir: object, overwrite: bool, progress: bool | None, desc: str) -> BatchSummary:
     """This rank's share of ``jobs``, then the summary gathered from every rank."""
     if mask_dir is not None and not needs_mask and ctx.is_main:
         print(f"restore: note: network '{options.network.type}' takes no mask; --mask-dir ignored", file=sys.stderr)
@@ -301,25 +259,49 @@ def _run(options: Options, jobs: list[Job], model: nn.Module, ctx: DistContext, 
     mine = jobs[ctx.rank :: ctx.world_size]
     summary = BatchSummary()
     start = time.perf_counter()
-    bar = tqdm(mine, total=len(mine), unit="img", file=sys.stderr, dynamic_ncols=True, desc=desc,
-               disable=(not ctx.is_main) or (None if progress is None else not progress))
-    for job in bar:
-        if not overwrite and job.target.exists():
-            summary.skipped.append(job.source)
-            continue
-        try:
-            restore_image(restorer, job, in_nc, ctx.device)
-        except DataError as exc:
-            line = _failure_line(job, exc)
-        except torch.OutOfMemoryError:
-            if ctx.device.type == "cuda":
-                torch.cuda.empty_cache()
-            line = f"'{job.source}': out of memory on {ctx.device} (try --tile 256)"
-        else:
-            summary.restored.append(job.source)
-            continue
-        summary.failed.append((job.source, line))
-        tqdm.write(f"restore: failed: {line}", file=sys.stderr)
-    bar.close()
+    show = ctx.is_main and progress is not False
+    bar = tqdm(total=len(mine), unit="img", file=sys.stderr, dynamic_ncols=True, desc=desc,
+               disable=not show or (progress is None and not sys.stderr.isatty()))
+    lines = PlainProgress(len(mine), desc) if show and bar.disable and progress is None else None
+    try:
+        for job in mine:
+            line = _one_job(restorer, job, in_nc, ctx, guard, overwrite, summary)
+            if line is not None:
+                summary.failed.append((job.source, line))
+                tqdm.write(f"restore: failed: {line}", file=sys.stderr)
+            bar.update(1)
+            if lines is not None:
+                lines.update(1)
+    finally:
+        bar.close()
     summary.seconds = time.perf_counter() - start
     return BatchSummary.merge(distributed.all_gather_objects(summary))
+
+
+def _one_job(restorer: Restorer, job: Job, in_nc: int | None, ctx: DistContext, guard: TargetGuard,
+             overwrite: bool, summary: BatchSummary) -> str | None:
+    """Do one job and file it under restored/skipped; return its failure line, if it failed.
+
+    A write failure that will hit every later file too (disk full, quota, read-only file
+    system) stops the run with that one line instead of repeating it for every file.
+    """
+    refused = guard.problem(job.target)
+    if refused is not None:
+        return one_line(refused)
+    if not overwrite and job.target.exists():
+        summary.skipped.append(job.source)
+        return None
+    try:
+        restore_image(restorer, job, in_nc, ctx.device)
+    except OutputError as exc:
+        if any(reason in str(exc) for reason in _FATAL_WRITE_REASONS):
+            raise
+        return _failure_line(job, exc)
+    except DataError as exc:
+        return _failure_line(job, exc)
+    except torch.OutOfMemoryError:
+        if ctx.device.type == "cuda":
+            torch.cuda.empty_cache()
+        return one_line(f"'{job.source}': out of memory on {ctx.device} (try --tile 256)")
+    summary.restored.append(job.source)
+    return None

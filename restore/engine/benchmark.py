@@ -162,7 +162,7 @@ def run_benchmark(
         dataset = spec.dataset.build()
         dataset.verify()  # a bad file is one line now, not a worker traceback mid-run
         on_image = partial(_save_output, out_dir / "images") if spec.save_images else None
-        result = evaluate(restorer, dataset, spec, ctx, on_image=on_image, name=set_name, keys=keys)
+        result = evaluate(restorer, dataset, spec, ctx, on_image=on_image, name=set_name, keys=keys, finite=True)
         results[set_name] = result
         if not ctx.is_main:
             continue

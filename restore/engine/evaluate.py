@@ -152,6 +152,15 @@ def network_inputs(batch: dict[str, Any], keys: Sequence[str], device: torch.dev
     return out
 
 
+def check_finite(output: Tensor, names: Sequence[str], set_name: str) -> None:
+    """A one-line DataError naming the first image of ``output`` ``(B, C, H, W)`` with NaN/inf values."""
+    bad = (~torch.isfinite(output)).flatten(1).sum(1)
+    for name, count in zip(names, bad.tolist()):
+        if count:
+            raise DataError(f"set '{set_name}', image '{name}': the network output has {count} non-finite values "
+                            "(NaN or inf); no score computed (are the weights broken?)")
+
+
 def evaluate(
     restorer: Callable[..., Tensor],
     dataset: Dataset,
@@ -162,6 +171,7 @@ def evaluate(
     on_image: OnImage | None = None,
     name: str = "",
     keys: Sequence[str] | None = None,
+    finite: bool = False,
 ) -> EvalResult:
     """Score ``dataset`` under ``spec.protocol``, sharded over ranks and pooled on every rank.
 
@@ -170,6 +180,8 @@ def evaluate(
     :func:`~restore.engine.network.input_keys` of ``restorer.model``). ``keep``: the first
     ``keep`` (input, output, target) CPU triples of rank 0 are kept (TensorBoard images).
     ``on_image``: called once per image this rank scores, with CPU tensors (saving images).
+    ``finite``: a NaN/inf in an output is a one-line DataError naming the image (``restore
+    test``: a score computed from a clamped NaN output would look plausible and be wrong).
     Every rank must call this (collectives); all get the same result apart from ``samples``.
     """
     from restore.metrics.evaluator import Evaluator
@@ -196,6 +208,8 @@ def evaluate(
             inputs = network_inputs(batch, keys, device, set_name)
             output = restorer(*inputs)
             names = [str(n) for n in batch["name"]]
+            if finite:
+                check_finite(output, names, set_name)
             rows = ev.update(output, batch["target"], batch.get("mask"), names)
             batch_indices = [int(i) for i in batch["index"]]
             indexed_rows.extend(zip(batch_indices, rows))

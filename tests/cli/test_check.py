@@ -54,8 +54,11 @@ def test_valid_layout_passes(tmp_path):
 
 
 def test_missing_folder(tmp_path):
-    line = one_line(check(tmp_path))
-    assert "o.yml: datasets.train: " in line and "rainy" in line  # file, key and folder
+    proc = check(tmp_path)  # no data at all: both sets are reported, each naming file, key and folder
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert "o.yml: datasets.train: " in lines[0] and "rainy" in lines[0]
+    assert "o.yml: datasets.val.v: " in lines[1] and "clean" in lines[1]
 
 
 def test_unpaired_file(tmp_path):
