@@ -55,7 +55,8 @@ def _load(path: Path, channels: int):
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from restore.engine.score_folders import check_outputs, find_triples, load_target, write_outputs
+    from restore.engine.score_folders import (check_outputs, find_triples, load_target, size_hint,
+                                               write_outputs)
     from restore.metrics.evaluator import Evaluator
     from restore.metrics.protocols import get_protocol
 
@@ -78,7 +79,8 @@ def run(args: argparse.Namespace) -> int:
             evaluator.update(pred, gt, mask=mask, names=[name])
         except DataError as exc:
             files = f"result '{pred_path}', ground truth '{gt_path}'" + (f", mask '{mask_path}'" if mask_path else "")
-            raise DataError(f"{exc} ({files})") from None
+            hint = size_hint(pred.shape[-2:], gt.shape[-2:], args.gt_preprocess)
+            raise DataError(f"{exc} ({files}){hint}") from None
     elapsed = time.perf_counter() - start
     summary = evaluator.summary()
 

@@ -81,7 +81,16 @@ def load_target(path: Path, channels: int, preprocess: str | None = None) -> np.
         (array,) = tip2018_preprocess([array], [path])
     elif preprocess is not None:
         raise DataError(f"unknown --gt-preprocess {preprocess!r} (known: tip2018)")
-    return array
+    return np.array(array)  # writable, owned: torch.from_numpy warns about read-only views
+
+
+def size_hint(pred_hw: tuple[int, ...], gt_hw: tuple[int, ...], preprocess: str | None) -> str:
+    """Advice for a size mismatch that has a known cause (TIP2018 outputs are 256x256)."""
+    from restore.data.transforms import TIP2018_SIZE
+
+    if preprocess is None and tuple(pred_hw) == (TIP2018_SIZE, TIP2018_SIZE) and tuple(gt_hw) != tuple(pred_hw):
+        return "; TIP2018 outputs are 256x256 crops: add --gt-preprocess tip2018"
+    return ""
 
 
 def check_outputs(targets: Sequence[tuple[str, str | None]], scored: Iterable[Path]) -> None:

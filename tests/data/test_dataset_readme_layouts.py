@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+import textwrap
 import zlib
 from pathlib import Path
 
@@ -199,4 +200,38 @@ def test_uhdm_without_the_lpips_backbone_is_one_line(tmp_path, monkeypatch, caps
     assert main(["test", "-opt", str(opt)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "LPIPS" in err[0] and "nothing is downloaded" in err[0], err
+    assert not (tmp_path / "results").exists()
+
+
+def test_a_set_without_ground_truth_under_val_is_one_line_in_its_own_words(tmp_path, capsys):
+    write_layout("datasets/DND/crops", tmp_path)
+    write_layout("input_crops", tmp_path)
+    opt = tmp_path / "o.yml"
+    opt.write_text(textwrap.dedent(f"""\
+        name: v
+        network: {{type: n2n_unet, n_feature: 8}}
+        path: {{experiments_root: {tmp_path}/exp}}
+        train: {{total_iter: 2, val_every: 1, save_every: 100}}
+        datasets:
+          train: {{type: paired_folder, input_dir: {tmp_path}/datasets/SIDD/train/input_crops,
+                   target_dir: {tmp_path}/datasets/SIDD/train/target_crops, batch_size: 2, num_workers: 0}}
+          val:
+            dnd: {{type: noisy_folder, root: {tmp_path}/datasets/DND/crops, num_workers: 0}}
+        """))
+    assert main(["train", "-opt", str(opt)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "has no ground truth" in err[0], err
+    assert "noisy_folder set holds inputs only" in err[0] and "shadow" not in err[0] and "with_target" not in err[0]
+
+
+def test_a_grey_set_on_an_rgb_network_is_one_line(tmp_path, monkeypatch, capsys, weights):
+    write_layout("kodak24_n2n", tmp_path)
+    monkeypatch.chdir(tmp_path)
+    opt = tmp_path / "o.yml"
+    opt.write_text(f"name: g\nnetwork: {{type: n2n_unet, n_feature: 8}}\npath: {{pretrained: {weights}}}\n"
+                   "datasets:\n  test:\n    set12_grey: {type: synthetic_noise, root: datasets/test/Set12, "
+                   "noise: gauss25, channels: 1, num_workers: 0}\n")
+    assert main(["test", "-opt", str(opt), "--progress", "off"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "set 'set12_grey'" in err[0] and "in_nc" in err[0] and "Traceback" not in err[0], err
     assert not (tmp_path / "results").exists()
