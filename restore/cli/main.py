@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "test": ("restore.cli.test", "benchmark a model on the test sets of an option file"),
     "infer": ("restore.cli.infer", "restore every image of a folder"),
     "score": ("restore.cli.score", "score folders of existing results against ground truth"),
+    "compare": ("restore.cli.compare", "compare `restore test` runs in one table (one protocol per column)"),
     "quickstart": ("restore.cli.quickstart", "train, evaluate and batch-restore on scikit-image's bundled photos"),
     "archs": ("restore.cli.archs", "list the architectures (or describe one)"),
     "options": ("restore.cli.options", "check an option file and print it fully resolved"),

@@ -1,15 +1,18 @@
 """Score a folder of existing results against ground truth under a named protocol.
 
 What people otherwise do with the papers' MATLAB scripts: pair the result and ground-truth files
-(by name, or by sorted position where the protocol says so), compute the protocol's metrics per
-image, write a per-image CSV, print a summary table with the protocol named in its header, and
-optionally write the figures as JSON.
+(by name, by sorted position where the protocol says so, or by the datasets' replace/regex
+rules, so ``restore test``'s saved images score against the layouts of ``datasets/README.md``
+directly), compute the protocol's metrics per image, write a per-image CSV, print a summary
+table with the protocol named in its header, and optionally write the figures as JSON. Score
+files are written atomically (see :mod:`restore.engine.score_folders`).
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 import sys
 import time
@@ -21,36 +24,23 @@ from restore.errors import DataError
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pred", required=True, metavar="DIR", help="folder of restored images")
     parser.add_argument("--gt", required=True, metavar="DIR", help="folder of ground-truth images")
-    parser.add_argument("--mask", metavar="DIR", help="shadow masks (shadow protocols), named like the ground truth")
+    parser.add_argument("--mask", metavar="DIR",
+                        help="shadow masks (shadow protocols), named like the results (sorted pairing: by position)")
     parser.add_argument("--protocol", default="basicsr", metavar="NAME", help="evaluation protocol (default basicsr)")
     parser.add_argument("--crop", type=int, metavar="N", help="crop N pixels from every border (default: the protocol's)")
-    parser.add_argument("--pairing", choices=["same_name", "sorted"], help="how files are paired (default: the protocol's)")
+    parser.add_argument("--pairing", choices=["same_name", "sorted", "replace", "regex"],
+                        help="how results pair with ground truth, as in the datasets (default: the protocol's)")
+    parser.add_argument("--pair-replace", nargs=2, metavar=("FROM", "TO"),
+                        help="replace/regex pairing: FROM -> TO in the result's file name, e.g. rain- norain-")
+    parser.add_argument("--no-recursive", dest="recursive", action="store_false",
+                        help="list only the top level of each folder (Rain100L keeps rainy/ inside its GT folder)")
+    parser.add_argument("--pred-glob", metavar="GLOB", help="score only results whose file name matches, e.g. '*.png'")
+    parser.add_argument("--gt-glob", metavar="GLOB", help="consider only ground-truth files matching, e.g. 'norain-*'")
+    parser.add_argument("--gt-preprocess", choices=["tip2018"],
+                        help="apply the dataset's pre-processing to the ground truth (TIP2018 crop + 256x256 resize)")
     parser.add_argument("--metrics", nargs="+", metavar="M", help="metrics to compute (default: the protocol's)")
     parser.add_argument("--csv", metavar="FILE", help="per-image CSV (default: scores_<protocol>.csv here)")
     parser.add_argument("--json", metavar="FILE", help="write the summary and per-image figures as JSON")
-
-
-def _folder(path: str, what: str) -> Path:
-    folder = Path(path)
-    if not folder.is_dir():
-        raise DataError(f"{what} folder '{folder}' not found" if not folder.exists() else f"{what} path '{folder}' is not a folder")
-    return folder
-
-
-def _pairs(args: argparse.Namespace, rule: str) -> list[tuple[Path, Path, Path | None]]:
-    from restore.data.image_io import list_images
-    from restore.data.pairing import Pairing, pair_files
-
-    pred_dir, gt_dir = _folder(args.pred, "--pred"), _folder(args.gt, "--gt")
-    preds, gts = list_images(pred_dir), list_images(gt_dir)
-    pairing = Pairing.from_options(rule, None)
-    pairs = pair_files(preds, pred_dir, gts, gt_dir, pairing, roles=("result", "ground-truth"))
-    if not args.mask:
-        return [(p, g, None) for p, g in pairs]
-    mask_dir = _folder(args.mask, "--mask")
-    gt_used = [g for _, g in pairs]
-    masks = dict(pair_files(gt_used, gt_dir, list_images(mask_dir), mask_dir, pairing, roles=("ground-truth", "mask")))
-    return [(p, g, masks[g]) for p, g in pairs]
 
 
 def _load(path: Path, channels: int):
@@ -63,37 +53,44 @@ def _load(path: Path, channels: int):
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from restore.engine.score_folders import (check_outputs, find_triples, load_target, size_hint,
+                                               write_outputs)
     from restore.metrics.evaluator import Evaluator
     from restore.metrics.protocols import get_protocol
 
     protocol = get_protocol(args.protocol)
     evaluator = Evaluator(args.protocol, metrics=args.metrics, crop_border=args.crop)
-    pairs = _pairs(args, args.pairing or protocol.pairing)
+    pairs = find_triples(args.pred, args.gt, args.mask, args.pairing or protocol.pairing, args.pair_replace,
+                         recursive=args.recursive, pred_glob=args.pred_glob, gt_glob=args.gt_glob)
+    csv_path = args.csv or f"scores_{protocol.name}.csv"
+    check_outputs([("--csv", csv_path), ("--json", args.json)], (f for t in pairs for f in t if f is not None))
     start = time.perf_counter()
     for pred_path, gt_path, mask_path in pairs:
-        pred, gt = _load(pred_path, 3), _load(gt_path, 3)
+        pred = _load(pred_path, 3)
+        if args.gt_preprocess:
+            gt = torch.from_numpy(load_target(gt_path, 3, args.gt_preprocess)).permute(2, 0, 1)[None]
+        else:
+            gt = _load(gt_path, 3)
         mask = _load(mask_path, 1) if mask_path is not None else None
         name = gt_path.relative_to(args.gt).with_suffix("").as_posix()
         try:  # the evaluator knows each protocol's size rules (shadow scripts resize)
             evaluator.update(pred, gt, mask=mask, names=[name])
         except DataError as exc:
             files = f"result '{pred_path}', ground truth '{gt_path}'" + (f", mask '{mask_path}'" if mask_path else "")
-            raise DataError(f"{exc} ({files})") from None
+            hint = size_hint(pred.shape[-2:], gt.shape[-2:], args.gt_preprocess)
+            raise DataError(f"{exc} ({files}){hint}") from None
     elapsed = time.perf_counter() - start
     summary = evaluator.summary()
 
-    csv_path = Path(args.csv or f"scores_{protocol.name}.csv")
-    csv_path.parent.mkdir(parents=True, exist_ok=True)
     columns = list(evaluator.rows[0]) if evaluator.rows else ["name"]
-    with csv_path.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(evaluator.rows)
-
-    print(evaluator.format_table(summary, title=f"{len(pairs)} images, {args.pred} vs {args.gt}"))
-    print(f"per-image scores: {csv_path}  ({elapsed:.2f} s)", file=sys.stderr)
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=columns)
+    writer.writeheader()
+    writer.writerows(evaluator.rows)
+    outputs = [(csv_path, text.getvalue())]
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         payload = {
             "protocol": protocol.name,
             "description": protocol.description,
@@ -103,5 +100,9 @@ def run(args: argparse.Namespace) -> int:
             "summary": summary,
             "per_image": evaluator.rows,
         }
-        Path(args.json).write_text(json.dumps(payload, indent=2))
+        outputs.append((args.json, json.dumps(payload, indent=2) + "\n"))
+    write_outputs(outputs)  # both or neither new file: the messages come after
+
+    print(evaluator.format_table(summary, title=f"{len(pairs)} images, {args.pred} vs {args.gt}"))
+    print(f"per-image scores: {csv_path}  ({elapsed:.2f} s)", file=sys.stderr)
     return 0

@@ -16,6 +16,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", metavar="D", help="auto, cpu, cuda or cuda:N (default: the option file's 'device')")
     add_check_argument(parser)
     add_network_from_weights_argument(parser)
+    parser.add_argument("--table-metrics", nargs="+", metavar="M",
+                        help="columns of table.md/csv/tex, e.g. psnr ssim lab_mae_s_pp (default: the headline figures)")
+    parser.add_argument("--precision", nargs="+", metavar="[M=]N",
+                        help="decimals in table.*: N for all, or psnr=N ssim=N ... (default psnr=2 ssim=4 lpips=4 lab_mae=2)")
+    parser.add_argument("--progress", choices=["auto", "bar", "lines", "off"], default="auto",
+                        help="per-set progress: a bar on a terminal, else a line every ~10%% or 30 s (default auto)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -26,14 +32,16 @@ def run(args: argparse.Namespace) -> int:
     # imported here: the engine pulls in torch, which `restore --help` does not need
     from restore.engine import distributed
     from restore.engine.benchmark import resolve_weights, run_benchmark
+    from restore.engine.results_table import check_metric_keys, parse_precision
     from restore.engine.weights_meta import match_network
 
     weights = resolve_weights(options, args.weights)  # fail before joining a process group
     options = match_network(options, weights, network_from_weights=args.network_from_weights,
                             say=lambda text: print(text, file=sys.stderr))
+    table = {"table_metrics": check_metric_keys(args.table_metrics), "precision": parse_precision(args.precision)}
     ctx = distributed.setup(args.device or options.device)
     try:
-        run_benchmark(options, weights=args.weights, ctx=ctx)
+        run_benchmark(options, weights=args.weights, ctx=ctx, progress=args.progress, **table)
     finally:
         distributed.teardown()
     return 0

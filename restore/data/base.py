@@ -138,6 +138,10 @@ class SeededDataset(Dataset):
     """
 
     names: list[str]
+    #: Whether samples carry a ``target``; a set without one is restored but cannot be scored.
+    has_target: bool = True
+    #: What to do about a missing target, in this dataset's words (the evaluator's error line).
+    no_target_hint: str = ""
     #: Options read by :meth:`SeededDataset.verify` (subclasses set them from their arguments).
     scale: int = 1
     crop_size: int | None = None

@@ -19,6 +19,13 @@ from restore.data.pairing import strip_image_ext
 class NoisyFolderDataset(SeededDataset):
     """Every image under ``root`` (optionally filtered by the glob ``pattern`` on file names)."""
 
+    has_target = False
+    no_target_hint = (
+        "a noisy_folder set holds inputs only; under datasets.test `restore test` restores it and saves "
+        "the images without scores (or use `restore infer`); to score, use paired_folder (noisy + clean "
+        "folders) or synthetic_noise (clean images)"
+    )
+
     def __init__(
         self,
         root: str,

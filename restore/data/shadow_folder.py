@@ -80,6 +80,12 @@ class ShadowDataset(SeededDataset):
         recursive, phase, seed, crop_size, flip_rotate, channels, max_images: as usual.
     """
 
+    no_target_hint = (
+        "the shadow_folder set has with_target: false; set with_target: true and give the shadow-free "
+        "images (target_dir) to score it, or keep it under datasets.test, where `restore test` restores "
+        "it and saves the images without scores"
+    )
+
     def __init__(
         self,
         root: str | None = None,
@@ -106,7 +112,7 @@ class ShadowDataset(SeededDataset):
         if layout not in ("istd", "srd"):
             raise ConfigError(f"unknown shadow layout {layout!r} (istd or srd)")
         self.crop_size, self.flip_rotate, self.channels = crop_size, flip_rotate, channels
-        self.with_target = with_target
+        self.with_target = self.has_target = with_target
 
         derived: tuple[Path | None, Path | None, Path | None] = (None, None, None)
         if root is not None:

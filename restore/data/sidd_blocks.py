@@ -65,6 +65,12 @@ def load_blocks(path: Path, key: str | None) -> np.ndarray:
 class SIDDBlocksDataset(SeededDataset):
     """The 40x32 SIDD sRGB blocks of ``noisy_mat`` (and ``gt_mat`` when given)."""
 
+    no_target_hint = (
+        "the sidd_blocks set has no gt_mat (the benchmark blocks' ground truth is withheld); give gt_mat "
+        "to score it, or keep it under datasets.test, where `restore test` restores it and saves the "
+        "images without scores (for the SIDD server)"
+    )
+
     def __init__(
         self,
         noisy_mat: str,
@@ -82,6 +88,7 @@ class SIDDBlocksDataset(SeededDataset):
         self.noisy_mat = Path(noisy_mat)
         self.noisy = load_blocks(self.noisy_mat, noisy_key)
         self.gt: np.ndarray | None = None
+        self.has_target = gt_mat is not None
         if gt_mat is not None:
             self.gt = load_blocks(Path(gt_mat), gt_key)
             if self.gt.shape != self.noisy.shape:

@@ -3,15 +3,20 @@
 Layout written under ``<path.results_root>/<name>/``::
 
     <set>/per_image.csv     one row per image, every metric column
-    <set>/summary.json      protocol, figures, image count, weights, options name, version, time
+    <set>/summary.json      protocol, figures (and the degraded input's), image count, weights, ...
     <set>/summary.md        the table, protocol named in its header
-    <set>/images/<name>.png restored images (8-bit), when the set has save_images: true
+    <set>/images/<name>.png restored images (8-bit), when the set has save_images: true, and
+                            always for a set without ground truth (restored, not scored)
     summary.md              every set's table
-    report.html             self-contained report (tables, best/worst images, zoomed crops)
+    table.md|csv|tex        one row per set (and per degraded input) at the chosen precision
+    results.json            the run (weights, options, version, time) and every set's summary
+    report.html             self-contained report (summary table, best/worst images, crops)
 
-Under torchrun every rank scores its shard; rank 0 writes the tables and the report, and each
-rank writes the restored images of its own shard (distinct files, so gathering pixels to rank 0
-is never needed).
+The folder is locked for the run, written into a staging folder and swapped into place at the
+end (:mod:`restore.engine.results_folder`): a run that fails leaves the previous results as
+they were. Under torchrun every rank scores its shard; rank 0 writes the tables and the report,
+and each rank writes the restored images of its own shard (distinct files, so gathering pixels to
+rank 0 is never needed).
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import json
 import math
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path, PurePosixPath
@@ -65,15 +70,20 @@ def _cell(value: Any) -> Any:
     return "" if value is None else value
 
 
-def write_csv(path: Path, result: EvalResult) -> Path:
-    """Per-image rows (``name`` then the metric columns; an absent region value is empty)."""
+def per_image_csv(result: EvalResult) -> str:
+    """Per-image rows as CSV text (``name`` then the metric columns; an absent value is empty)."""
     columns = ["name", *result.columns]
     text = io.StringIO(newline="")
     writer = csv.DictWriter(text, fieldnames=columns, extrasaction="ignore")
     writer.writeheader()
     for row in result.rows:
         writer.writerow({k: _cell(row.get(k)) for k in columns})
-    return atomic_write(path, text.getvalue())
+    return text.getvalue()
+
+
+def write_csv(path: Path, result: EvalResult) -> Path:
+    """Write :func:`per_image_csv` to ``path`` atomically."""
+    return atomic_write(path, per_image_csv(result))
 
 
 def _json_number(value: Any) -> Any:
@@ -83,22 +93,23 @@ def _json_number(value: Any) -> Any:
     return value
 
 
-def _write_text(path: Path, text: str) -> Path:
-    return atomic_write(path, text)
-
-
 def set_summary(result: EvalResult, spec: EvalSet, options: Options, weights: Path, timestamp: str) -> dict[str, Any]:
-    """What ``summary.json`` holds for one set."""
+    """What ``summary.json`` holds for one set (and ``results.json`` for every set)."""
     from restore.metrics.protocols import get_protocol
 
+    protocol = get_protocol(result.protocol) if result.scored else None
+    crop = None if protocol is None else (protocol.crop_border if spec.crop_border is None else spec.crop_border)
+    inputs = result.input_summary
     return {
         "set": result.name,
-        "protocol": result.protocol,
+        "scored": result.scored,
+        "protocol": result.protocol or None,
         "protocol_label": result.label,
-        "protocol_description": get_protocol(result.protocol).description,
+        "protocol_description": protocol.description if protocol is not None else None,
         "metrics": {k: _json_number(v) for k, v in result.summary.items()},
+        "input_metrics": {k: _json_number(v) for k, v in inputs.items()} if inputs else None,
         "n_images": result.n_images,
-        "crop_border": get_protocol(result.protocol).crop_border if spec.crop_border is None else spec.crop_border,
+        "crop_border": crop,
         "weights": str(weights),
         "options": options.name,
         "option_file": options.source or None,
@@ -117,11 +128,30 @@ def _restore_one(restorer: Callable[..., Tensor], dataset: Any, index: int, keys
     return sample["input"], output[0].detach().float().cpu(), sample["target"]
 
 
-def _save_output(folder: Path, name: str, index: int, x: Tensor, y: Tensor, t: Tensor) -> None:
-    """``on_image`` callback: write the restored image ``y`` (C, H, W) under ``folder``."""
+def _save_output(folder: Path, name: str, index: int, x: Tensor, y: Tensor, t: Tensor | None) -> None:
+    """``on_image`` callback: write the restored image ``y`` (C, H, W) under ``folder``, refusing
+    any path that resolves outside it."""
     from restore.data.image_io import write_image
+    from restore.utils.files import check_inside
 
-    write_image(image_path(folder, name), y)
+    path = image_path(folder, name)
+    check_inside(path, folder)
+    write_image(path, y)
+
+
+def _build_sets(options: Options) -> dict[str, Any]:
+    """Build and verify every test set before anything is written (a bad file is one line now)."""
+    from restore.engine.results_folder import check_set_name
+    from restore.metrics.evaluator import Evaluator
+
+    built = {}
+    for set_name, spec in options.datasets.test.items():
+        check_set_name(set_name)
+        Evaluator(spec.protocol, spec.metrics, spec.crop_border)  # unknown metric, missing LPIPS file: now
+        dataset = spec.dataset.build()
+        dataset.verify()
+        built[set_name] = dataset
+    return built
 
 
 def run_benchmark(
@@ -130,21 +160,31 @@ def run_benchmark(
     weights: str | os.PathLike | None = None,
     ctx: DistContext | None = None,
     echo: Callable[[str], None] | None = print,
+    table_metrics: Sequence[str] | None = None,
+    precision: Mapping[str, int] | None = None,
+    progress: str = "auto",
 ) -> dict[str, EvalResult]:
     """Evaluate the option file's network on each of ``datasets.test``; returns set -> result.
 
     ``weights``: checkpoint to evaluate (default ``path.pretrained``); ``ctx``: process context
     (default: single process on ``options.device``); ``echo``: where rank 0 prints tables and
-    written paths (None: silent). Files: see the module docstring.
+    written paths (None: silent); ``table_metrics`` / ``precision``: the columns and decimals of
+    ``table.*`` (:mod:`restore.engine.results_table`); ``progress``: ``auto``, ``bar``, ``lines``
+    or ``off`` (:mod:`restore.engine.eval_progress`). Files: see the module docstring.
     """
     from restore.engine import checkpoint
+    from restore.engine.eval_progress import Progress
+    from restore.engine.evaluate import restore_only, shard_indices
     from restore.engine.inference import Restorer
-    from restore.engine.report import Panel, needed, panel, write_report
+    from restore.engine.report import Panel, needed, panel
+    from restore.engine.results_folder import TOP_LEVEL, ResultsFolder
+    from restore.engine.results_table import check_metric_keys
 
     if ctx is None:
         ctx = DistContext(device=distributed.resolve_device(options.device))
     if not options.datasets.test:
         raise ConfigError(f"{options.source or options.name}: missing required key 'datasets.test' (needed by 'restore test')")
+    table_metrics = check_metric_keys(table_metrics)
     weights_path = resolve_weights(options, weights)
     model = build_network(options)
     checkpoint.load_weights(model, weights_path, strict=options.path.strict_load)
@@ -152,41 +192,85 @@ def run_benchmark(
     restorer = Restorer.from_options(model, options.infer, ctx.device)
     keys = input_keys(model)
     say = echo if (echo is not None and ctx.is_main) else (lambda _text: None)
-    root = Path(options.path.results_root) / options.name
     timestamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    built = _build_sets(options)
 
     results: dict[str, EvalResult] = {}
+    records: list[dict[str, Any]] = []
     report_images: dict[str, dict[int, Panel]] = {}  # small: page-ready PNGs, not full images
-    for set_name, spec in options.datasets.test.items():
-        out_dir = root / set_name
-        dataset = spec.dataset.build()
-        dataset.verify()  # a bad file is one line now, not a worker traceback mid-run
-        on_image = partial(_save_output, out_dir / "images") if spec.save_images else None
-        result = evaluate(restorer, dataset, spec, ctx, on_image=on_image, name=set_name, keys=keys, finite=True)
-        results[set_name] = result
-        if not ctx.is_main:
-            continue
-        out_dir.mkdir(parents=True, exist_ok=True)
-        write_csv(out_dir / "per_image.csv", result)
-        payload = set_summary(result, spec, options, weights_path, timestamp)
-        _write_text(out_dir / "summary.json", json.dumps(payload, indent=2) + "\n")
-        title = f"{set_name}: {result.n_images} images, weights {weights_path}"
-        _write_text(out_dir / "summary.md", f"# {title}\n\n{result.table}\n")
-        wanted = needed({set_name: result})[set_name]
-        report_images[set_name] = {i: panel(_restore_one(restorer, dataset, i, keys, ctx.device)) for i in wanted}
-        say(f"\n{title}  ({result.seconds:.1f} s)\n{result.table}")
-        say(f"wrote {out_dir / 'per_image.csv'}, {out_dir / 'summary.json'}, {out_dir / 'summary.md'}"
-            + (f", {out_dir / 'images'}/" if spec.save_images else ""))
+    folder = ResultsFolder(Path(options.path.results_root) / options.name, main=ctx.is_main)
+    with folder:
+        distributed.barrier()  # the staging folder exists before any rank writes into it
+        for set_name, spec in options.datasets.test.items():
+            dataset = built[set_name]
+            scored = bool(getattr(dataset, "has_target", True))
+            images = folder.path(f"{set_name}/images") if (spec.save_images or not scored) else None
+            on_image = partial(_save_output, images) if images is not None else None
+            shard = len(shard_indices(len(dataset), ctx.rank, ctx.world_size))
+            bar = Progress(shard, set_name, mode=progress if ctx.is_main else "off")  # type: ignore[arg-type]
+            if scored:
+                result = evaluate(restorer, dataset, spec, ctx, on_image=on_image, name=set_name, keys=keys,
+                                  score_input=True, progress=bar.update, finite=True)
+            else:
+                assert on_image is not None
+                result = restore_only(restorer, dataset, spec, ctx, on_image=on_image, name=set_name, keys=keys,
+                                      progress=bar.update)
+            bar.close()
+            results[set_name] = result
+            if not ctx.is_main:
+                continue
+            record = set_summary(result, spec, options, weights_path, timestamp)
+            records.append(record)
+            folder.write(f"{set_name}/per_image.csv", per_image_csv(result))
+            folder.write(f"{set_name}/summary.json", json.dumps(record, indent=2) + "\n")
+            title = f"{set_name}: {result.n_images} images, weights {weights_path}"
+            folder.write(f"{set_name}/summary.md", f"# {title}\n\n{result.table}\n")
+            if scored:
+                wanted = needed({set_name: result})[set_name]
+                report_images[set_name] = {i: panel(_restore_one(restorer, dataset, i, keys, ctx.device)) for i in wanted}
+            note = "" if scored else " (no ground truth: restored and saved, not scored)"
+            say(f"\n{title}{note}  ({result.seconds:.1f} s)\n{result.table}")
 
+        if ctx.is_main:
+            table_md = _write_run_files(folder, options, results, records, report_images, weights_path, timestamp,
+                                        table_metrics, precision)
+        distributed.barrier()  # every rank's images are written
+        if ctx.is_main:
+            folder.commit([*results, *TOP_LEVEL])
     if ctx.is_main:
-        sections = [f"# {options.name}\n", f"weights: {weights_path}  \nrestore {__version__}, {timestamp}\n"]
-        for set_name, result in results.items():
-            sections.append(f"## {set_name}\n\n{result.table}\n")
-        _write_text(root / "summary.md", "\n".join(sections))
-        meta = {"weights": str(weights_path), "option file": options.source or None, "restore": __version__,
-                "generated": timestamp}
-        report = write_report(root / "report.html", results, report_images, title=f"{options.name}", meta=meta)
-        say(f"\nwrote {root / 'summary.md'} and {report}")
+        root = folder.root
+        for set_name, spec in options.datasets.test.items():
+            saved = spec.save_images or not results[set_name].scored
+            say(f"wrote {root / set_name / 'per_image.csv'}, {root / set_name / 'summary.json'}, "
+                f"{root / set_name / 'summary.md'}" + (f", {root / set_name / 'images'}/" if saved else ""))
+        say(f"wrote {root / 'summary.md'}, {root / 'table.md'} (.csv, .tex), {root / 'results.json'} and "
+            f"{root / 'report.html'}\n\n{table_md}")
         sys.stdout.flush()
-    distributed.barrier()
     return results
+
+
+
+def _write_run_files(folder: Any, options: Options, results: Mapping[str, EvalResult], records: list[dict[str, Any]],
+                     report_images: Mapping[str, Any], weights_path: Path, timestamp: str,
+                     table_metrics: Sequence[str] | None, precision: Mapping[str, int] | None) -> str:
+    """The run-level files (staged): summary.md, table.*, results.json, report.html; returns table.md."""
+    from restore.engine.report import write_report
+    from restore.engine.results_table import WRITERS, run_table, to_html
+
+    table = run_table(records, table_metrics, precision)
+    for suffix, writer in WRITERS.items():
+        folder.write(f"table.{suffix}", writer(table))
+    table_md = WRITERS["md"](table)
+    sections = [f"# {options.name}\n", f"weights: {weights_path}  \nrestore {__version__}, {timestamp}\n",
+                f"## all sets\n\n{table_md}"]
+    for set_name, result in results.items():
+        sections.append(f"## {set_name}\n\n{result.table}\n")
+    folder.write("summary.md", "\n".join(sections))
+    run = {"name": options.name, "weights": str(weights_path), "option_file": options.source or None,
+           "restore_version": __version__, "timestamp": timestamp, "sets": records}
+    folder.write("results.json", json.dumps(run, indent=2) + "\n")
+    meta = {"weights": str(weights_path), "option file": options.source or None, "restore": __version__,
+            "generated": timestamp}
+    write_report(folder.path("report.html"), results, report_images, title=f"{options.name}", meta=meta,
+                 summary_table=to_html(table))
+    return table_md

@@ -4,6 +4,12 @@ Every rank scores its own shard of the set (``indices[rank::world_size]``: each 
 once, no padding duplicates as a ``DistributedSampler`` would add), then the evaluator's running
 sums are all-reduced and the per-image rows all-gathered, so every rank ends with the same
 dataset figures and the full, dataset-ordered table.
+
+``score_input=True`` also scores the degraded input against the target under the same protocol
+(the "input" baseline row of a paper's table), when input and target have the same shape. A set
+without ground truth (a noisy folder, a shadow set with ``with_target: false``) cannot be scored:
+:func:`evaluate` refuses it in words that fit the set's type, and :func:`restore_only` restores
+it without scores (``restore test`` saves its images).
 """
 
 from __future__ import annotations
@@ -26,8 +32,11 @@ from restore.engine.network import input_keys
 from restore.errors import ConfigError, DataError, RestoreError
 
 #: ``on_image(name, index, input, output, target)``: CPU tensors ``(C, H, W)``, output float32
-#: unclamped (the network's values; the protocol quantises them when scoring).
-OnImage = Callable[[str, int, Tensor, Tensor, Tensor], None]
+#: unclamped (the network's values; the protocol quantises them when scoring); ``target`` is
+#: None for a set without ground truth (:func:`restore_only`).
+OnImage = Callable[[str, int, Tensor, Tensor, "Tensor | None"], None]
+#: ``progress(n)``: ``n`` more images of this rank's shard are done.
+OnProgress = Callable[[int], None]
 Row = dict[str, Any]
 
 
@@ -45,6 +54,8 @@ class EvalResult:
     indices: list[int] = field(default_factory=list)  # dataset index of each row
     samples: list[tuple[Tensor, Tensor, Tensor]] = field(default_factory=list)  # (input, output, target)
     seconds: float = 0.0
+    scored: bool = True  # False: a set without ground truth, restored but not scored
+    input_summary: dict[str, float] | None = None  # the degraded input scored like an output
 
     @property
     def n_images(self) -> int:
@@ -161,6 +172,28 @@ def check_finite(output: Tensor, names: Sequence[str], set_name: str) -> None:
                             "(NaN or inf); no score computed (are the weights broken?)")
 
 
+def run_network(restorer: Callable[..., Tensor], inputs: Sequence[Tensor], set_name: str) -> Tensor:
+    """``restorer(*inputs)``, but a channel mismatch between the set's images and the network
+    (a grey set, ``channels: 1``, on an RGB network) is one line naming the set, not a traceback."""
+    try:
+        return restorer(*inputs)
+    except RuntimeError as exc:
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        if "channels" not in text:
+            raise
+        shapes = ", ".join(str(tuple(t.shape[1:])) for t in inputs)
+        raise ConfigError(
+            f"set '{set_name}': the network cannot take its images (C, H, W) = {shapes}: {text}; make the "
+            "set's 'channels' and the network's input channels (e.g. network.in_nc) agree"
+        ) from None
+
+
+def no_target_error(dataset: Dataset, set_name: str) -> ConfigError:
+    """The one-line refusal to score a set without ground truth, worded for its dataset type."""
+    hint = getattr(dataset, "no_target_hint", "") or "give the set its ground truth"
+    return ConfigError(f"set '{set_name}' has no ground truth ('target') to score against: {hint}")
+
+
 def evaluate(
     restorer: Callable[..., Tensor],
     dataset: Dataset,
@@ -172,6 +205,8 @@ def evaluate(
     name: str = "",
     keys: Sequence[str] | None = None,
     finite: bool = False,
+    score_input: bool = False,
+    progress: OnProgress | None = None,
 ) -> EvalResult:
     """Score ``dataset`` under ``spec.protocol``, sharded over ranks and pooled on every rank.
 
@@ -182,13 +217,18 @@ def evaluate(
     ``on_image``: called once per image this rank scores, with CPU tensors (saving images).
     ``finite``: a NaN/inf in an output is a one-line DataError naming the image (``restore
     test``: a score computed from a clamped NaN output would look plausible and be wrong).
-    Every rank must call this (collectives); all get the same result apart from ``samples``.
+    ``score_input``: also score the input against the target (``EvalResult.input_summary``; None
+    when input and target differ in shape, e.g. super-resolution). ``progress(n)``: called after
+    each batch with its size. Every rank must call this (collectives); all get the same result
+    apart from ``samples``.
     """
     from restore.metrics.evaluator import Evaluator
 
     start = time.perf_counter()
     device = ctx.device
     ev = Evaluator(spec.protocol, spec.metrics, spec.crop_border, device=device)
+    input_ev = Evaluator(spec.protocol, spec.metrics, spec.crop_border, device=device) if score_input else None
+    input_shape_differs = 0.0
     if keys is None:
         model = getattr(restorer, "model", None)
         keys = input_keys(model) if model is not None else ("input",)
@@ -201,16 +241,18 @@ def evaluate(
     with closing(batches):
         for batch in batches:
             if "target" not in batch:
-                raise ConfigError(
-                    f"set '{set_name}' has no ground truth ('target') to score against "
-                    "(a shadow set needs with_target: true)"
-                )
+                raise no_target_error(dataset, set_name)
             inputs = network_inputs(batch, keys, device, set_name)
-            output = restorer(*inputs)
+            output = run_network(restorer, inputs, set_name)
             names = [str(n) for n in batch["name"]]
             if finite:
                 check_finite(output, names, set_name)
             rows = ev.update(output, batch["target"], batch.get("mask"), names)
+            if input_ev is not None:
+                if batch["input"].shape == batch["target"].shape:
+                    input_ev.update(batch["input"], batch["target"], batch.get("mask"), names)
+                else:
+                    input_shape_differs = 1.0
             batch_indices = [int(i) for i in batch["index"]]
             indexed_rows.extend(zip(batch_indices, rows))
             if on_image is not None or len(samples) < want_keep:
@@ -221,9 +263,18 @@ def evaluate(
                         on_image(n, idx, *triple)
                     if len(samples) < want_keep:
                         samples.append(tuple(t.clone() for t in triple))  # type: ignore[arg-type]
+            if progress is not None:
+                progress(len(names))
     totals = ev.sums(device)
     distributed.all_reduce_sum(totals)
     ev.load_sums(totals)
+    input_summary = None
+    if input_ev is not None:
+        pooled = torch.cat([input_ev.sums(device), torch.tensor([input_shape_differs], dtype=torch.float64, device=device)])
+        distributed.all_reduce_sum(pooled)
+        input_ev.load_sums(pooled[:-1])
+        if float(pooled[-1]) == 0 and input_ev.summary()["n_images"] > 0:
+            input_summary = input_ev.summary()
     gathered = distributed.all_gather_objects(indexed_rows)
     merged = sorted((pair for part in gathered for pair in part), key=lambda pair: pair[0])  # type: ignore[union-attr]
     summary = ev.summary()
@@ -239,4 +290,71 @@ def evaluate(
         indices=[i for i, _ in merged],
         samples=samples,
         seconds=time.perf_counter() - start,
+        input_summary=input_summary,
+    )
+
+
+UNSCORED_LABEL = "not scored (no ground truth)"
+
+
+def restore_only(
+    restorer: Callable[..., Tensor],
+    dataset: Dataset,
+    spec: EvalSet,
+    ctx: DistContext,
+    *,
+    on_image: OnImage,
+    name: str = "",
+    keys: Sequence[str] | None = None,
+    progress: OnProgress | None = None,
+) -> EvalResult:
+    """Restore a set that has no ground truth: every image goes to ``on_image`` (target None).
+
+    The result is not scored (``scored=False``, protocol ``""``); its summary holds the image
+    count and, where input and output have the same shape, ``mean_abs_change``: the mean
+    absolute difference between output and input in 8-bit levels (0 means the network changed
+    nothing, a sanity check that needs no reference).
+    """
+    start = time.perf_counter()
+    device = ctx.device
+    if keys is None:
+        model = getattr(restorer, "model", None)
+        keys = input_keys(model) if model is not None else ("input",)
+    set_name = name or getattr(spec.dataset, "type", "")
+    indices = shard_indices(len(dataset), ctx.rank, ctx.world_size)  # type: ignore[arg-type]
+    indexed_rows: list[tuple[int, Row]] = []
+    change = torch.zeros(3, dtype=torch.float64, device=device)  # sum of |y - x|, pixel count, images
+    batches = _batches(_loader(dataset, spec, indices, device)) if indices else (b for b in ())
+    with closing(batches):
+        for batch in batches:
+            output = run_network(restorer, network_inputs(batch, keys, device, set_name), set_name)
+            names = [str(n) for n in batch["name"]]
+            check_finite(output, names, set_name)
+            out_cpu = output.detach().float().cpu()
+            for j, (n, idx) in enumerate(zip(names, (int(i) for i in batch["index"]))):
+                x, y = batch["input"][j], out_cpu[j]
+                row: Row = {"name": n}
+                if x.shape == y.shape:
+                    diff = (y.clamp(0, 1) - x.float().clamp(0, 1)).abs() * 255.0
+                    row["mean_abs_change"] = float(diff.mean())
+                    change += torch.tensor([float(diff.sum(dtype=torch.float64)), diff.numel(), 1.0],
+                                           dtype=torch.float64, device=device)
+                on_image(n, idx, x, y, None)
+                indexed_rows.append((idx, row))
+            if progress is not None:
+                progress(len(names))
+    distributed.all_reduce_sum(change)
+    gathered = distributed.all_gather_objects(indexed_rows)
+    merged = sorted((pair for part in gathered for pair in part), key=lambda pair: pair[0])  # type: ignore[union-attr]
+    summary: dict[str, float] = {"n_images": float(len(merged))}
+    if float(change[2]) == len(merged) and float(change[1]) > 0:
+        summary["mean_abs_change"] = float(change[0] / change[1])
+    lines = [f"| metric | {UNSCORED_LABEL} |", "|---|---:|", f"| n_images | {len(merged)} |"]
+    if "mean_abs_change" in summary:
+        lines.append(f"| mean_abs_change (0-255) | {summary['mean_abs_change']:.4f} |")
+    return EvalResult(
+        name=set_name, protocol="", label=UNSCORED_LABEL, summary=summary,
+        rows=[row for _, row in merged], table="\n".join(lines),
+        columns=("mean_abs_change",) if "mean_abs_change" in summary else (),
+        indices=[i for i, _ in merged], seconds=time.perf_counter() - start, scored=False,
     )

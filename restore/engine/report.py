@@ -58,6 +58,8 @@ _ORIENTATION = {"psnr": True, "ssim": True, "lpips": False, "lab_mae": False}
 def primary_metric(result: EvalResult) -> tuple[str, bool] | None:
     """``(row key, higher_is_better)`` ranking images of ``result``: LAB MAE for shadow protocols
     (lower is better, the field's headline "RMSE"), else PSNR, else SSIM, else LPIPS."""
+    if not result.scored:
+        return None
     columns = result.columns or tuple(k for k in (result.rows[0] if result.rows else {}) if k != "name")
     order = ("lab_mae", "psnr", "ssim", "lpips") if get_protocol(result.protocol).shadow else ("psnr", "ssim", "lpips", "lab_mae")
     for key in order:
@@ -233,7 +235,7 @@ def _anchor(name: str) -> str:
 
 
 def render(results: Mapping[str, EvalResult], images: Images | None = None, *, title: str = "restore benchmark",
-           meta: Mapping[str, Any] | None = None) -> str:
+           meta: Mapping[str, Any] | None = None, summary_table: str | None = None) -> str:
     """The report as an HTML string (see :func:`write_report`)."""
     images = images or {}
     out = [
@@ -245,12 +247,20 @@ def render(results: Mapping[str, EvalResult], images: Images | None = None, *, t
     info = dict(meta or {})
     info.setdefault("generated", datetime.now(timezone.utc).isoformat(timespec="seconds"))
     out.append('<p class="meta">' + "<br>".join(f"{_e(k)}: {_e(v)}" for k, v in info.items() if v is not None) + "</p>")
+    if summary_table:
+        out.append(f'<section id="summary"><h2>Summary</h2>{summary_table}</section>')
     if len(results) > 1:
         out.append("<ul>" + "".join(
-            f'<li><a href="#{_anchor(n)}">{_e(n)}</a> — {_e(r.protocol)} ({_e(r.label)})</li>' for n, r in results.items()
+            f'<li><a href="#{_anchor(n)}">{_e(n)}</a> — {_e(_protocol_words(r))}</li>' for n, r in results.items()
         ) + "</ul>")
     for set_name, result in results.items():
         out.append(f'<section id="{_anchor(set_name)}">')
+        if not result.scored:
+            out.append(f"<h2>{_e(set_name)} — {_e(result.label)}</h2>")
+            out.append(f'<p class="meta">{result.n_images} images restored; saved under {_e(set_name)}/images/</p>')
+            out.append(markdown_table_html(result.table))
+            out.append("</section>")
+            continue
         out.append(f"<h2>{_e(set_name)} — protocol {_e(result.protocol)} ({_e(result.label)})</h2>")
         desc = get_protocol(result.protocol).description
         out.append(f'<p class="meta">{result.n_images} images; {_e(desc)}</p>')
@@ -265,18 +275,24 @@ def render(results: Mapping[str, EvalResult], images: Images | None = None, *, t
     return "\n".join(out) + "\n"
 
 
+def _protocol_words(result: EvalResult) -> str:
+    return f"{result.protocol} ({result.label})" if result.scored else result.label
+
+
 def write_report(path: str | os.PathLike, results: Mapping[str, EvalResult], images: Images | None = None, *,
-                 title: str = "restore benchmark", meta: Mapping[str, Any] | None = None) -> Path:
+                 title: str = "restore benchmark", meta: Mapping[str, Any] | None = None,
+                 summary_table: str | None = None) -> Path:
     """Write the HTML report of ``results`` (set name -> result) to ``path`` atomically.
 
     ``images[set][index]`` holds the (input, output, target) CPU tensors, or their
     :func:`panel`, of the images that :func:`extremes` picks for that set (:func:`needed`;
     missing ones are noted in the report); ``meta`` adds
-    ``key: value`` lines under the title (weights, option file, ...).
+    ``key: value`` lines under the title (weights, option file, ...); ``summary_table`` (HTML,
+    :func:`restore.engine.results_table.to_html`) goes at the top, before the per-set sections.
     """
     from restore.utils.files import atomic_write
 
-    return atomic_write(path, render(results, images, title=title, meta=meta))
+    return atomic_write(path, render(results, images, title=title, meta=meta, summary_table=summary_table))
 
 
 def needed(results: Mapping[str, EvalResult]) -> dict[str, list[int]]:
