@@ -4,7 +4,7 @@ Outputs keep the relative path, name, bit depth and format of their input (``--f
 changes the format). Existing outputs are skipped unless ``--overwrite``, so a killed run is
 continued by running the same command again. A corrupt or too large input, a NaN output, or a
 target that resolves into the input (through a link) is reported in one line and skipped; the
-exit status is then 1. Without a terminal, progress is a plain line every 100 images or 30 s.
+exit status is then 1. Without a terminal, progress is a plain line every tenth of the folder or 30 s.
 ``--check`` checks the folders, the weights and every file, and lists every problem (exit 2).
 Works under ``torchrun`` (files shared out across ranks).
 """

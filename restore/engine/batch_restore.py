@@ -19,7 +19,7 @@ The run is built to be restarted and to survive bad files:
   :class:`~restore.errors.RestoreError` raised before the first image is touched;
 * a rerun removes the ``.<name>.<ext>.<random>.tmp`` files a killed write left in the output
   folder;
-* progress: a bar on a terminal, else a plain line every 100 images or 30 s with rate and ETA.
+* progress: a bar on a terminal, else a plain line every tenth of the folder or 30 s with rate and ETA.
 
 Under ``torchrun`` the files are shared out across ranks (``files[rank::world_size]``, taken
 from the full sorted listing so that every rank agrees on the split even while others write);
@@ -63,7 +63,7 @@ from restore.engine.network import build_network, input_keys, unwrap
 from restore.errors import ConfigError, DataError, OutputError, RestoreError
 from restore.utils.files import os_error_reason
 from restore.utils.one_line import one_line
-from restore.utils.plain_progress import PlainProgress
+from restore.utils.progress import Progress
 
 #: The extra inputs batch-restore can supply besides the image itself.
 SUPPLIED_KEYS = ("input", "mask")
@@ -259,10 +259,8 @@ def _run(options: Options, jobs: list[Job], model: nn.Module, ctx: DistContext, 
     mine = jobs[ctx.rank :: ctx.world_size]
     summary = BatchSummary()
     start = time.perf_counter()
-    show = ctx.is_main and progress is not False
-    bar = tqdm(total=len(mine), unit="img", file=sys.stderr, dynamic_ncols=True, desc=desc,
-               disable=not show or (progress is None and not sys.stderr.isatty()))
-    lines = PlainProgress(len(mine), desc) if show and bar.disable and progress is None else None
+    mode = "off" if not ctx.is_main or progress is False else ("bar" if progress else "auto")
+    bar = Progress(len(mine), desc, mode=mode, line_stream=sys.stderr, closing_line=False)  # type: ignore[arg-type]
     try:
         for job in mine:
             line = _one_job(restorer, job, in_nc, ctx, guard, overwrite, summary)
@@ -270,8 +268,6 @@ def _run(options: Options, jobs: list[Job], model: nn.Module, ctx: DistContext, 
                 summary.failed.append((job.source, line))
                 tqdm.write(f"restore: failed: {line}", file=sys.stderr)
             bar.update(1)
-            if lines is not None:
-                lines.update(1)
     finally:
         bar.close()
     summary.seconds = time.perf_counter() - start

@@ -170,10 +170,10 @@ def run_benchmark(
     (default: single process on ``options.device``); ``echo``: where rank 0 prints tables and
     written paths (None: silent); ``table_metrics`` / ``precision``: the columns and decimals of
     ``table.*`` (:mod:`restore.engine.results_table`); ``progress``: ``auto``, ``bar``, ``lines``
-    or ``off`` (:mod:`restore.engine.eval_progress`). Files: see the module docstring.
+    or ``off`` (:mod:`restore.utils.progress`). Files: see the module docstring.
     """
     from restore.engine import checkpoint
-    from restore.engine.eval_progress import Progress
+    from restore.utils.progress import Progress
     from restore.engine.evaluate import restore_only, shard_indices
     from restore.engine.inference import Restorer
     from restore.engine.report import Panel, needed, panel

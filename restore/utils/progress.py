@@ -1,4 +1,4 @@
-"""Progress of a loop over images: a bar on a terminal, plain lines with rate and ETA elsewhere.
+"""Progress of a loop over images (test sets, batch-restore): a bar on a terminal, plain lines elsewhere.
 
 Why: a 20-image test set can take minutes; on a terminal the user wants a bar, and in a log file
 (``restore test > log 2>&1``, a batch job) a bar's carriage returns are noise, but silence is
@@ -8,7 +8,8 @@ seconds (default 30), whichever comes first, plus a last line:
 
     kodak24: 12/24 images (50%), 1.52 img/s, ETA 0:00:08
 
-The bar goes to stderr (where tqdm draws), the lines to stdout next to the tables.
+The bar goes to stderr (where tqdm draws); the lines go to ``line_stream`` (stdout by default,
+next to ``restore test``'s tables; ``restore infer`` sends them to stderr beside its failure lines).
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ class Progress:
     """Counts done images of one set: ``update(n)`` after each batch, ``close()`` at the end.
 
     ``mode``: ``auto`` (bar when ``bar_stream`` is a terminal, else lines), ``bar``, ``lines``
-    or ``off``. ``clock`` is injectable for tests.
+    or ``off``. ``closing_line``: print the "N/N images in ..." line at the end (off where the
+    caller prints its own summary). ``clock`` is injectable for tests.
     """
 
     def __init__(
@@ -52,19 +54,21 @@ class Progress:
         mode: Mode = "auto",
         every: int | None = None,
         interval: float = INTERVAL_S,
-        min_gap: float = MIN_GAP_S,
+        min_gap: float | None = None,
         bar_stream: IO[str] | None = None,
         line_stream: IO[str] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        closing_line: bool = True,
     ) -> None:
         self.total, self.desc, self.done = int(total), desc, 0
+        self.closing_line = closing_line
         self.bar_stream = bar_stream if bar_stream is not None else sys.stderr
         self.line_stream = line_stream if line_stream is not None else sys.stdout
         if mode == "auto":
             mode = "bar" if _is_terminal(self.bar_stream) else "lines"
         self.mode = mode if self.total > 0 else "off"
         self.every = max(1, every if every is not None else math.ceil(self.total / 10))
-        self.interval, self.min_gap = interval, min_gap
+        self.interval, self.min_gap = interval, MIN_GAP_S if min_gap is None else min_gap
         self.clock = clock
         self.start = self.last_time = clock()
         self.last_count = 0
@@ -105,6 +109,6 @@ class Progress:
         if self._bar is not None:
             self._bar.close()
             self._bar = None
-        elif self.mode == "lines" and self.done >= self.total and self.last_count < self.done:
+        elif self.mode == "lines" and self.closing_line and self.done >= self.total and self.last_count < self.done:
             self._print()
         self.mode = "off"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from restore.engine.eval_progress import Progress, clock_text
+from restore.utils.progress import Progress, clock_text
 
 
 class Clock:
