@@ -350,9 +350,16 @@ def test_without_a_terminal_progress_is_plain_lines_with_rate_and_eta(tmp_path, 
 # --------------------------------------------------------------------------- non-finite outputs
 
 
-def test_nan_weights_fail_every_file_and_write_nothing(tmp_path, weights, capsys):
+def overflowing(weights: Path, out: Path) -> Path:
+    """Finite weights (so they load) whose activations overflow to inf/NaN in the first layers."""
     state = torch.load(weights)
-    torch.save({k: v * float("nan") for k, v in state.items()}, tmp_path / "nan.pth")
+    torch.save({k: v * 1e30 if v.is_floating_point() else v for k, v in state.items()}, out)
+    assert all(torch.isfinite(v).all() for v in torch.load(out).values())
+    return out
+
+
+def test_non_finite_outputs_fail_every_file_and_write_nothing(tmp_path, weights, capsys):
+    overflowing(weights, tmp_path / "nan.pth")
     image(tmp_path / "in/a.png")
     image(tmp_path / "in/b.png", seed=1)
     assert infer(tmp_path, tmp_path / "nan.pth") == 1
@@ -363,9 +370,8 @@ def test_nan_weights_fail_every_file_and_write_nothing(tmp_path, weights, capsys
     assert not any(p.is_file() for p in (tmp_path / "out").rglob("*"))
 
 
-def test_nan_weights_in_restore_test_are_one_line(tmp_path, weights, capsys):
-    state = torch.load(weights)
-    torch.save({k: v * float("nan") for k, v in state.items()}, tmp_path / "nan.pth")
+def test_non_finite_outputs_in_restore_test_are_one_line(tmp_path, weights, capsys):
+    overflowing(weights, tmp_path / "nan.pth")
     for folder in ("tin", "tgt"):
         image(tmp_path / folder / "a.png")
     (tmp_path / "t.yml").write_text(
