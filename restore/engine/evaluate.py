@@ -194,6 +194,18 @@ def no_target_error(dataset: Dataset, set_name: str) -> ConfigError:
     return ConfigError(f"set '{set_name}' has no ground truth ('target') to score against: {hint}")
 
 
+def _this_rank(restorer: Callable[..., Tensor], dataset: Dataset, spec: EvalSet, ctx: DistContext,
+               keys: Sequence[str] | None, name: str) -> tuple[Sequence[str], str, Iterator[dict[str, Any]]]:
+    """The network's input keys, the set's name and this rank's shard of batches (shared by both loops)."""
+    if keys is None:
+        model = getattr(restorer, "model", None)
+        keys = input_keys(model) if model is not None else ("input",)
+    set_name = name or getattr(spec.dataset, "type", "")
+    indices = shard_indices(len(dataset), ctx.rank, ctx.world_size)  # type: ignore[arg-type]
+    batches = _batches(_loader(dataset, spec, indices, ctx.device)) if indices else (b for b in ())
+    return keys, set_name, batches
+
+
 def evaluate(
     restorer: Callable[..., Tensor],
     dataset: Dataset,
@@ -229,15 +241,10 @@ def evaluate(
     ev = Evaluator(spec.protocol, spec.metrics, spec.crop_border, device=device)
     input_ev = Evaluator(spec.protocol, spec.metrics, spec.crop_border, device=device) if score_input else None
     input_shape_differs = 0.0
-    if keys is None:
-        model = getattr(restorer, "model", None)
-        keys = input_keys(model) if model is not None else ("input",)
-    set_name = name or getattr(spec.dataset, "type", "")
-    indices = shard_indices(len(dataset), ctx.rank, ctx.world_size)  # type: ignore[arg-type]
+    keys, set_name, batches = _this_rank(restorer, dataset, spec, ctx, keys, name)
     indexed_rows: list[tuple[int, Row]] = []
     samples: list[tuple[Tensor, Tensor, Tensor]] = []
     want_keep = keep if ctx.is_main else 0
-    batches = _batches(_loader(dataset, spec, indices, device)) if indices else (b for b in ())
     with closing(batches):
         for batch in batches:
             if "target" not in batch:
@@ -317,14 +324,9 @@ def restore_only(
     """
     start = time.perf_counter()
     device = ctx.device
-    if keys is None:
-        model = getattr(restorer, "model", None)
-        keys = input_keys(model) if model is not None else ("input",)
-    set_name = name or getattr(spec.dataset, "type", "")
-    indices = shard_indices(len(dataset), ctx.rank, ctx.world_size)  # type: ignore[arg-type]
+    keys, set_name, batches = _this_rank(restorer, dataset, spec, ctx, keys, name)
     indexed_rows: list[tuple[int, Row]] = []
     change = torch.zeros(3, dtype=torch.float64, device=device)  # sum of |y - x|, pixel count, images
-    batches = _batches(_loader(dataset, spec, indices, device)) if indices else (b for b in ())
     with closing(batches):
         for batch in batches:
             output = run_network(restorer, network_inputs(batch, keys, device, set_name), set_name)
