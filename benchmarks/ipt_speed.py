@@ -21,7 +21,7 @@ from contextlib import nullcontext
 import torch
 from torch import Tensor, nn
 
-from restore.archs.ipt import IPT, Attention
+from restore.methods.ipt.arch import IPT, Attention
 
 
 class OfficialAttention(nn.Module):

@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 import torch
 
-from restore.archs.labnet import LABNet, local_spatial_attention
+from restore.methods.labnet.arch import LABNet, local_spatial_attention
 from restore.engine.inference import Restorer
 
 ROOT = Path(__file__).resolve().parents[1]

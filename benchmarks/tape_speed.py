@@ -14,7 +14,7 @@ from contextlib import nullcontext
 
 import torch
 
-from restore.archs.tape import TAPER, TAPERBase
+from restore.methods.tape.arch import TAPER, TAPERBase
 from timing import median_seconds
 
 VARIANTS = {"tape_r": TAPER, "tape_r_base": TAPERBase}

@@ -18,7 +18,7 @@ from unittest import mock
 import torch
 import torch.nn.functional as F
 
-from restore.archs.uformer import UformerB, UformerS, UformerT
+from restore.methods.uformer.arch import UformerB, UformerS, UformerT
 from timing import median_seconds
 
 VARIANTS = {"T": UformerT, "S": UformerS, "B": UformerB}

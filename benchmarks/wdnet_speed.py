@@ -17,7 +17,7 @@ from contextlib import nullcontext
 
 import torch
 
-from restore.archs.wdnet import WDNet
+from restore.methods.wdnet.arch import WDNet
 
 
 def measure(net: torch.nn.Module, device: str, size: int, batch: int, iters: int, amp: str | None) -> float:

@@ -1,17 +1,24 @@
 """Name -> component lookup, lazy by construction.
 
 Option files pick architectures, datasets, losses, metrics, optimizers and schedulers by
-name. The table below maps each name to ``"module:attribute"``; the module is imported only
-when the name is first resolved, so ``import restore`` stays cheap and importing one
-architecture never drags in the others. Adding a component is one new file plus one line here
-(or a call to :func:`register` from user code).
+name. The table below maps each generic component's name to ``"module:attribute"``; the module is
+imported only when the name is first resolved, so ``import restore`` stays cheap and importing
+one architecture never drags in the others.
+
+A method's own components are not listed here: each folder ``restore/methods/<method>/``
+declares them in its ``REGISTRY`` and is found the first time any name is looked up, so adding a
+method is one new folder. A method kept outside the package is added with :func:`add_method`
+(or the ``RESTORE_METHODS`` environment variable, read by the command line); single components
+with :func:`register`.
 """
 
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from restore.errors import ConfigError
@@ -22,16 +29,7 @@ KINDS = ("arch", "dataset", "loss", "metric", "optimizer", "scheduler", "train_s
 _TABLE: dict[str, dict[str, str]] = {
     "arch": {
         "n2n_unet": "restore.archs.n2n_unet:N2NUNet",
-        "tape_r": "restore.archs.tape:TAPER",
-        "tape_r_base": "restore.archs.tape:TAPERBase",
-        "uformer": "restore.archs.uformer:Uformer",
-        "uformer_t": "restore.archs.uformer:UformerT",
-        "uformer_s": "restore.archs.uformer:UformerS",
-        "uformer_b": "restore.archs.uformer:UformerB",
-        "labnet": "restore.archs.labnet:LABNet",
         "with_mask": "restore.archs.mask_input:WithMask",
-        "ipt": "restore.archs.ipt:IPT",
-        "wdnet": "restore.archs.wdnet:WDNet",
     },
     "dataset": {
         "paired_folder": "restore.data.paired_folder:PairedFolderDataset",
@@ -46,11 +44,7 @@ _TABLE: dict[str, dict[str, str]] = {
         "l1": "restore.losses.pixel:L1Loss",
         "l2": "restore.losses.pixel:L2Loss",
         "charbonnier": "restore.losses.pixel:CharbonnierLoss",
-        "labnet_perceptual": "restore.losses.lab_space:LabNetPerceptualLoss",
-        "sobel_gradient": "restore.losses.lab_space:SobelGradientLoss",
         "perceptual": "restore.losses.perceptual:PerceptualLoss",
-        "wavelet_l1": "restore.losses.wavelet:WaveletL1Loss",
-        "wavelet_texture": "restore.losses.wavelet:WaveletTextureLoss",
     },
     "metric": {
         "psnr": "restore.metrics.psnr:psnr",
@@ -70,18 +64,63 @@ _TABLE: dict[str, dict[str, str]] = {
         "linear": "restore.optim.schedulers:WarmupLinear",
     },
     "train_step": {
-        "supervised": "restore.engine.train_step:SupervisedStep",
-        "labnet": "restore.engine.labnet_step:LabSpaceStep",
-        "neighbor2neighbor": "restore.engine.neighbor2neighbor_step:Neighbor2NeighborStep",
-        "tape_prior": "restore.engine.tape_step:TapePriorStep",
-        "ipt_pretrain": "restore.engine.ipt_pretrain_step:IPTPretrainStep",
+        "supervised": "restore.methods.step:SupervisedStep",
     },
 }
+
+
+_METHODS_DIR = Path(__file__).resolve().parent / "methods"
+_methods_found = False
+_TARGET = re.compile(r"\.?[A-Za-z_][\w.]*:[A-Za-z_]\w*")
+
+
+def _find_methods() -> None:
+    """Read the ``REGISTRY`` of every folder under ``restore/methods/`` (once, on first use)."""
+    global _methods_found
+    if _methods_found:
+        return
+    _methods_found = True
+    for folder in sorted(_METHODS_DIR.iterdir()):
+        if (folder / "__init__.py").is_file() and folder.name.isidentifier():
+            add_method(f"restore.methods.{folder.name}")
+
+
+def add_method(package: str) -> list[tuple[str, str]]:
+    """Register everything a method package declares in its ``REGISTRY``.
+
+    ``REGISTRY`` maps kind -> name -> ``"module:attribute"``; a target starting with ``.`` is
+    relative to the package (``".arch:MyNet"``). Only the package's ``__init__`` is imported
+    here, the modules it names when the names are used. A name that another method already
+    registered to a different target is an error (two methods may not fight over ``unet``).
+    Returns the ``(kind, name)`` pairs added.
+    """
+    try:
+        module = importlib.import_module(package)
+    except ImportError as exc:
+        raise ConfigError(f"method package {package!r} cannot be imported: {exc}") from None
+    table = getattr(module, "REGISTRY", None)
+    if not isinstance(table, dict):
+        raise ConfigError(f"method package {package!r} has no REGISTRY dict in its __init__.py")
+    added: list[tuple[str, str]] = []
+    for kind, entries in table.items():
+        if kind not in _TABLE or not isinstance(entries, dict):
+            raise ConfigError(f"{package}.REGISTRY: unknown kind {kind!r}; kinds are {', '.join(KINDS)}")
+        for name, where in entries.items():
+            if not isinstance(where, str) or not _TARGET.fullmatch(where):
+                raise ConfigError(f"{package}.REGISTRY[{kind!r}][{name!r}] must look like '.module:attribute', got {where!r}")
+            full = package + where if where.startswith(".") else where
+            existing = _TABLE[kind].get(name)
+            if existing is not None and existing != full:
+                raise ConfigError(f"{package} registers {kind} {name!r}, already registered as {existing!r}")
+            _TABLE[kind][name] = full
+            added.append((kind, name))
+    return added
 
 
 def _check_kind(kind: str) -> None:
     if kind not in _TABLE:
         raise ValueError(f"unknown registry kind {kind!r}; kinds are {', '.join(KINDS)}")
+    _find_methods()
 
 
 def names(kind: str) -> list[str]:

@@ -20,13 +20,13 @@ weights live under ``network.`` in the state dict.
 
 from __future__ import annotations
 
-import inspect
 from typing import Annotated, Any
 
 import torch
 from torch import Tensor, nn
 
 from restore import registry
+from restore.archs.contract import input_channels
 from restore.component import Component, Kind
 from restore.errors import ConfigError
 
@@ -34,15 +34,10 @@ DEFAULT_NETWORK = Component("arch", "n2n_unet", {"in_nc": 4, "out_nc": 3})
 
 
 def _declared_in_nc(spec: Component | None, net: nn.Module) -> int | None:
-    """The inner network's input channels when it says: an ``in_nc`` attribute, the option's
-    ``in_nc``, or its constructor's default ``in_nc``; ``None`` when it has no such notion."""
-    value = getattr(net, "in_nc", None)
-    if value is None and spec is not None:
-        value = spec.args.get("in_nc")
-        if value is None:
-            param = inspect.signature(registry.get(spec.kind, spec.type)).parameters.get("in_nc")
-            value = param.default if param is not None and isinstance(param.default, int) else None
-    return int(value) if isinstance(value, int) else None
+    """The inner network's input channels when it says; ``None`` when it has no such notion."""
+    if spec is None:
+        return input_channels(net)
+    return input_channels(net, spec.args, registry.get(spec.kind, spec.type))
 
 
 class WithMask(nn.Module):

@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     from restore.engine.batch_restore import restore_folder
     from restore.engine.evaluate import evaluate
     from restore.engine.inference import Restorer
-    from restore.engine.network import unwrap
+    from restore.archs.contract import unwrap
     from restore.engine.trainer import Trainer
 
     work = Path(args.workdir)

@@ -118,7 +118,7 @@ class Degradation:
 
 @dataclass
 class BicubicDown(Degradation):
-    """MATLAB ``imresize(x, 1/scale, 'bicubic')``, via :func:`restore.metrics.matlab_resize.imresize`.
+    """MATLAB ``imresize(x, 1/scale, 'bicubic')``, via :func:`restore.utils.matlab_resize.imresize`.
 
     ``uint8`` (default): the clean image is rounded to 8 bits and resized on MATLAB's uint8
     path (each axis pass rounded half away from zero and saturated), i.e. exactly the
@@ -136,7 +136,7 @@ class BicubicDown(Degradation):
         self.name = f"bicubic_x{self.scale}"
 
     def apply(self, clean: Tensor, params: dict[str, float], generator: torch.Generator) -> Tensor:
-        from restore.metrics.matlab_resize import imresize
+        from restore.utils.matlab_resize import imresize
 
         h, w = clean.shape[-2:]
         s = self.scale

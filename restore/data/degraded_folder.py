@@ -123,7 +123,7 @@ class DegradedFolderDataset(SeededDataset):
 
 def _upsample(lr: torch.Tensor, s: int) -> torch.Tensor:
     """MATLAB bicubic up-sampling by ``s`` of ``(C, h, w)``, clipped to [0, 1]."""
-    from restore.metrics.matlab_resize import imresize
+    from restore.utils.matlab_resize import imresize
 
     h, w = lr.shape[-2:]
     up = imresize(lr[None].double(), (h * s, w * s))[0]

@@ -59,7 +59,8 @@ from restore.engine.batch_plan import Job, TargetGuard, output_lock, plan_jobs, 
 from restore.engine.checkpoint import load_weights
 from restore.engine.distributed import DistContext
 from restore.engine.inference import Restorer
-from restore.engine.network import build_network, input_keys, unwrap
+from restore.archs.contract import input_channels, input_keys, unwrap
+from restore.engine.network import build_network
 from restore.errors import ConfigError, DataError, OutputError, RestoreError
 from restore.utils.files import os_error_reason
 from restore.utils.one_line import one_line
@@ -108,20 +109,11 @@ class BatchSummary:
 
 
 def network_input_channels(model: nn.Module, options: Options) -> int | None:
-    """The channel count the network takes, when it says: an ``in_nc`` attribute, else the
-    ``in_nc`` of the option file, else its constructor's default ``in_nc``; ``None`` if none."""
-    value = getattr(unwrap(model), "in_nc", None)
+    """The channel count the network reads (see :func:`restore.archs.contract.input_channels`)."""
     spec = options.network
-    if value is None and spec is not None:
-        value = spec.args.get("in_nc")
-        if value is None:
-            try:
-                param = inspect.signature(registry.get(spec.kind, spec.type)).parameters.get("in_nc")
-            except (TypeError, ValueError):
-                param = None
-            if param is not None and isinstance(param.default, int):
-                value = param.default
-    return int(value) if value is not None else None
+    if spec is None:
+        return input_channels(model)
+    return input_channels(model, spec.args, registry.get(spec.kind, spec.type))
 
 
 def check_input_keys(model: nn.Module, options: Options, mask_dir: object) -> bool:

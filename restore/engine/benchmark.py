@@ -42,7 +42,8 @@ from restore.config.schema import EvalSet
 from restore.engine import distributed
 from restore.engine.distributed import DistContext
 from restore.engine.evaluate import EvalResult, evaluate, network_inputs
-from restore.engine.network import build_network, input_keys
+from restore.archs.contract import input_keys
+from restore.engine.network import build_network
 from restore.errors import ConfigError, DataError
 from restore.utils.files import atomic_write
 

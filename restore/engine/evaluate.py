@@ -28,7 +28,7 @@ from restore.config.schema import EvalSet
 from restore.engine import distributed
 from restore.engine.dataloading import unwrap_worker_error
 from restore.engine.distributed import DistContext
-from restore.engine.network import input_keys
+from restore.archs.contract import input_keys
 from restore.errors import ConfigError, DataError, RestoreError
 
 #: ``on_image(name, index, input, output, target)``: CPU tensors ``(C, H, W)``, output float32

@@ -24,33 +24,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from restore.engine.network import scale_of, size_multiple, unwrap
+from restore.archs.contract import pad_mode, pad_to_multiple, scale_of, size_multiple, unwrap
 from restore.errors import ConfigError
 
 if TYPE_CHECKING:
     from restore.config.schema import Infer
 
 _AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
-
-
-def pad_to_multiple(x: Tensor, multiple: int, mode: str = "reflect") -> tuple[Tensor, tuple[int, int]]:
-    """Pad ``(..., H, W)`` at the bottom and right up to multiples of ``multiple``.
-
-    Returns the padded tensor and the original ``(H, W)`` for cropping back. ``mode`` is a
-    ``F.pad`` mode (``"zeros"`` means constant 0); reflect needs the pad to be smaller than the
-    dimension, so an axis where it is not is padded with replicate instead.
-    """
-    h, w = x.shape[-2:]
-    ph, pw = -h % multiple, -w % multiple
-    if mode == "zeros":
-        mode = "constant"
-    if ph or pw:
-        if mode == "reflect" and (ph >= h or pw >= w):
-            x = F.pad(x, (0, 0, 0, ph), mode="reflect" if ph < h else "replicate")
-            x = F.pad(x, (0, pw, 0, 0), mode="reflect" if pw < w else "replicate")
-        else:
-            x = F.pad(x, (0, pw, 0, ph), mode=mode)
-    return x, (h, w)
 
 
 def forward_padded(model: nn.Module, x: Tensor, *extra: Tensor) -> Tensor:
@@ -65,7 +45,7 @@ def forward_padded(model: nn.Module, x: Tensor, *extra: Tensor) -> Tensor:
     multiple, s = size_multiple(model), scale_of(model)
     if multiple == 1:
         return model(x, *extra)
-    mode = getattr(net, "pad_mode", "reflect")
+    mode = pad_mode(net)
     xp, (h, w) = pad_to_multiple(x, multiple, mode)
     out = model(xp, *(pad_to_multiple(e, multiple, mode)[0] for e in extra))
     return out[..., : s * h, : s * w]

@@ -26,22 +26,40 @@ import math
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import yaml
+from torch import nn
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR, LRScheduler
 
 from restore.config import Options, options_to_yaml
 from restore.engine.checkpoint import FORMAT, load_file, load_state_dict_checked
 from restore.engine.experiment import ExperimentDir
-from restore.engine.network import unwrap
+from restore.archs.contract import unwrap
 from restore.engine.rng_state import set_rng_state
 from restore.engine.weights_meta import META_KEY, network_differences, resolved_component
 from restore.errors import ConfigError
 
-if TYPE_CHECKING:
-    from restore.engine.trainer import Trainer
+
+
+class ResumableRun(Protocol):
+    """The parts of a set-up training run that a resume fills in (the trainer implements it)."""
+
+    resume: str | None
+    exp: ExperimentDir
+    options: Options
+    model: nn.Module
+    ema: Any
+    optimizer: Optimizer
+    scheduler: LRScheduler | None
+    scaler: Any
+    log: Any
+    ctx: Any
+    iteration: int
+    best: dict[str, dict[str, Any]]
+    consumed: int
+    sampler_seed: int
 
 _SHOWN = 12  # changed keys listed
 
@@ -194,7 +212,7 @@ def describe_resume(
     return lines
 
 
-def continue_from(trainer: Trainer, path: Path) -> None:
+def continue_from(trainer: ResumableRun, path: Path) -> None:
     """Load the checkpoint ``path`` into a set-up ``trainer`` under the rules above; every
     refusal is one line, raised before anything is written."""
     state = load_file(path)

@@ -38,13 +38,14 @@ from restore.engine.callbacks import Callback
 from restore.engine.checkpoint import FORMAT, atomic_save, load_weights, nonfinite_tensors
 from restore.engine.dataloading import worker_errors
 from restore.engine.experiment import ExperimentDir, RunLog
-from restore.engine.network import build_network, unwrap
+from restore.archs.contract import unwrap
+from restore.engine.network import build_network
 from restore.engine.resume import continue_from, resume_source
 from restore.engine.rng_state import rng_state
 from restore.engine.run_folder import RunFolderLock, open_run_folder
 from restore.engine.sampler import ResumableSampler
 from restore.engine.train_progress import INTERVAL_S, PlainProgress
-from restore.engine.train_step import TrainStep
+from restore.methods.step import TrainStep
 from restore.engine.transfer import freeze_by_rules, transfer_from_file
 from restore.engine.weights_meta import META_KEY, weights_meta
 from restore.errors import ConfigError, RestoreError
@@ -97,6 +98,25 @@ class Trainer:
     def progress(self) -> float:
         """Iterations done / total, in [0, 1] (drives ramps in train steps)."""
         return self.iteration / self.cfg.total_iter
+
+    # The rest of :class:`restore.methods.step.StepContext`: what a train step may read.
+    @property
+    def total_iter(self) -> int:
+        return self.cfg.total_iter
+
+    @property
+    def accumulate(self) -> int:
+        return self.cfg.accumulate
+
+    @property
+    def batch_size(self) -> int:
+        """Per-rank micro-batch of ``datasets.train``."""
+        spec = self.options.datasets.train
+        return spec.batch_size if spec is not None else 1
+
+    @property
+    def world_size(self) -> int:
+        return self.ctx.world_size
 
     def _seed(self) -> None:
         seed = self.options.seed

@@ -17,6 +17,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from restore.utils.matlab_resize import round_half_away
+
 # MATLAB rgb2ycbcr (ITU-R BT.601, studio swing): Y = 16 + (65.481 R + 128.553 G + 24.966 B) with
 # R, G, B in [0, 1] and Y in [0, 255].
 BT601_Y = (65.481, 128.553, 24.966)
@@ -42,11 +44,6 @@ BRADFORD = (
 def _check_rgb(x: Tensor) -> None:
     if x.ndim != 4 or x.shape[1] != 3:
         raise ValueError(f"expected an RGB batch of shape (B, 3, H, W), got {tuple(x.shape)}")
-
-
-def round_half_away(x: Tensor) -> Tensor:
-    """MATLAB ``round``/``uint8()`` rounding (half away from zero); torch.round is half-to-even."""
-    return torch.sign(x) * torch.floor(x.abs() + 0.5)
 
 
 def rgb_to_y(x: Tensor, *, data_range: float = 1.0, round_uint8: bool = False) -> Tensor:

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 
 from restore.metrics.color import rgb_to_gray_matlab, srgb_to_lab
-from restore.metrics.matlab_resize import imresize
+from restore.utils.matlab_resize import imresize
 from restore.metrics.psnr import psnr
 from restore.metrics.ssim import ssim
 

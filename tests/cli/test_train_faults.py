@@ -22,7 +22,7 @@ from tiny_run import one_error_line, records, tree, write_options
 
 from restore import registry
 from restore.cli.main import main
-from restore.engine.train_step import TrainStep
+from restore.methods.step import TrainStep
 from restore.utils.folder_lock import FolderLock
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -13,8 +13,7 @@ from restore.engine.callbacks import Callback
 from restore.engine.trainer import Trainer
 from restore.errors import RestoreError
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "cli"))
-from tiny_run import write_options  # noqa: E402
+from tiny_run import write_options
 
 
 class DeleteRunFolder(Callback):

@@ -14,7 +14,7 @@ from restore.cli.main import main
 from restore.config import load_options
 from restore.engine.callbacks import Callback
 from restore.engine.checkpoint import load_file
-from restore.engine.train_step import TrainStep
+from restore.methods.step import TrainStep
 from restore.engine.trainer import Trainer
 from restore.errors import ConfigError
 

@@ -18,8 +18,7 @@ from restore.archs.n2n_unet import N2NUNet
 from restore.cli.main import main
 from restore.engine.weights_meta import network_differences
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "cli"))
-from tiny_run import make_images, one_error_line, write_options  # noqa: E402
+from tiny_run import make_images, one_error_line, write_options
 
 ROOT = Path(__file__).resolve().parents[2]
 TEST = """\

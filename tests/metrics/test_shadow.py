@@ -17,6 +17,8 @@ from restore.metrics.shadow import (
     region_psnr_ssim,
 )
 
+from restore.utils.matlab_resize import imresize
+
 from .reference import ssim_matlab_np, to_tensor
 
 
@@ -111,3 +113,15 @@ def test_family_b_resizes_gt_and_mask_to_the_result():
     assert bool(s.all())
     same, same_t, _ = prepare_family_b(pred, pred, None)
     assert torch.equal(same_t, pred)  # no resize when sizes agree
+
+
+def test_worked_example_mask_resize(shadow_example):
+    """§4.4: the circular mask resized (uint8) to 256x256 has 7767 pixels != 0 and 7558 >= 128.
+
+    Both passes rounded to uint8 and the width (strongest shrink, 768 -> 256) first; rows first
+    would give 7771, no rounding between passes 7754.
+    """
+    _, _, mask = shadow_example
+    m = imresize(torch.from_numpy(mask)[None, None], (256, 256))
+    assert int((m != 0).sum()) == 7767
+    assert int((m >= 128).sum()) == 7558

@@ -1,0 +1,229 @@
+"""Locally-enhanced window attention blocks, shared by Uformer and TAPE-R.
+
+Features travel as ``(B, H, W, C)`` maps. A LeWin block is LayerNorm -> multi-head attention
+inside non-overlapping ``m x m`` windows (optionally shifted by ``m/2``, with a relative position
+bias and an optional learned per-window-position "modulator") -> LayerNorm -> LeFF (linear,
+depthwise 3x3 conv on the whole map, linear). :class:`Stage` stacks them. Parameter names and
+buffers follow the official Uformer release, so its checkpoints (and TAPE-R's, built from the
+same blocks) load strictly; see ``docs/uformer.md``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from timm.layers import DropPath, trunc_normal_
+from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
+
+
+def window_partition(x: Tensor, m: int) -> Tensor:
+    """(B, H, W, C) -> (B * nW, m*m, C): m x m windows, batch-major then row-major."""
+    return rearrange(x, "b (nh m1) (nw m2) c -> (b nh nw) (m1 m2) c", m1=m, m2=m)
+
+
+def window_merge(windows: Tensor, m: int, h: int, w: int) -> Tensor:
+    """Inverse of :func:`window_partition`: (B * nW, m*m, C) -> (B, H, W, C)."""
+    return rearrange(windows, "(b nh nw) (m1 m2) c -> b (nh m1) (nw m2) c", nh=h // m, nw=w // m, m1=m)
+
+
+def relative_position_index(m: int) -> Tensor:
+    """(m*m, m*m) int64: row of the bias table for token pair (i, j) of an m x m window."""
+    rows, cols = torch.meshgrid(torch.arange(m), torch.arange(m), indexing="ij")
+    r, c = rows.flatten(), cols.flatten()
+    return (r[:, None] - r[None, :] + m - 1) * (2 * m - 1) + (c[:, None] - c[None, :] + m - 1)
+
+
+def shift_mask(h: int, w: int, m: int, shift: int, device: torch.device | None = None) -> Tensor:
+    """(nW, m*m, m*m) additive mask of shifted-window attention: -100 between tokens that the
+    cyclic roll brought together from different image regions, 0 elsewhere."""
+    def bands(n: int) -> Tensor:
+        band = torch.zeros(n, dtype=torch.long, device=device)
+        band[n - m : n - shift] = 1
+        band[n - shift :] = 2
+        return band
+
+    labels = (3 * bands(h)[:, None] + bands(w)[None, :]).view(1, h, w, 1)
+    labels = window_partition(labels, m).squeeze(-1)  # (nW, N)
+    differs = labels[:, :, None] != labels[:, None, :]
+    return torch.zeros(differs.shape, device=device).masked_fill_(differs, -100.0)
+
+
+class LinearProjection(nn.Module):
+    """q from ``to_q``, k and v from ``to_kv`` (first half k, second half v); (Bw, heads, N, d) each."""
+
+    def __init__(self, dim: int, heads: int, bias: bool = True) -> None:
+        super().__init__()
+        self.heads = heads
+        self.to_q = nn.Linear(dim, dim, bias=bias)
+        self.to_kv = nn.Linear(dim, 2 * dim, bias=bias)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        bw, n, c = x.shape
+        q = self.to_q(x).view(bw, n, self.heads, c // self.heads).transpose(1, 2)
+        k, v = self.to_kv(x).view(bw, n, 2, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
+        return q, k, v
+
+
+class SepConv2d(nn.Module):
+    """Depthwise 3x3 -> ReLU -> pointwise 1x1 (the 'conv' token projection)."""
+
+    def __init__(self, cin: int, cout: int) -> None:
+        super().__init__()
+        self.depthwise = nn.Conv2d(cin, cin, 3, padding=1, groups=cin)
+        self.pointwise = nn.Conv2d(cin, cout, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.pointwise(F.relu(self.depthwise(x)))
+
+
+class ConvProjection(nn.Module):
+    """q, k, v from separable convs over each window seen as an m x m image (zero-padded)."""
+
+    def __init__(self, dim: int, heads: int) -> None:
+        super().__init__()
+        self.heads = heads
+        self.to_q, self.to_k, self.to_v = SepConv2d(dim, dim), SepConv2d(dim, dim), SepConv2d(dim, dim)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        bw, n, c = x.shape
+        m = math.isqrt(n)
+        img = x.transpose(1, 2).reshape(bw, c, m, m)
+
+        def heads(t: Tensor) -> Tensor:
+            return t.reshape(bw, self.heads, c // self.heads, n).transpose(2, 3)
+
+        return heads(self.to_q(img)), heads(self.to_k(img)), heads(self.to_v(img))
+
+
+class WindowAttention(nn.Module):
+    """Multi-head self-attention inside windows with a learned relative position bias.
+
+    (B * nW, N, C) -> same; ``mask`` (nW, N, N) is added to the logits of each image's windows.
+    """
+
+    def __init__(self, dim: int, win_size: int, heads: int, token_projection: str = "linear", qkv_bias: bool = True,
+                 qk_scale: float | None = None, attn_drop: float = 0.0, proj_drop: float = 0.0) -> None:
+        super().__init__()
+        self.heads, self.win_size, self.attn_drop = heads, win_size, attn_drop
+        self.scale = qk_scale or (dim // heads) ** -0.5
+        self.relative_position_bias_table = nn.Parameter(torch.zeros((2 * win_size - 1) ** 2, heads))
+        self.register_buffer("relative_position_index", relative_position_index(win_size))
+        trunc_normal_(self.relative_position_bias_table, std=0.02)
+        linear = token_projection == "linear"
+        self.qkv = LinearProjection(dim, heads, qkv_bias) if linear else ConvProjection(dim, heads)
+        self.proj = nn.Linear(dim, dim)
+        self.proj_drop = nn.Dropout(proj_drop)
+
+    def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+        bw, n, c = x.shape
+        q, k, v = self.qkv(x)
+        bias = self.relative_position_bias_table[self.relative_position_index.view(-1)]
+        # SDPA's fused CPU kernel wants a 4-D mask: (1, heads, N, N) broadcasts over all windows.
+        bias = bias.view(n, n, self.heads).permute(2, 0, 1).unsqueeze(0)
+        if mask is not None:  # window i of every image gets mask[i]
+            bias = bias + mask.unsqueeze(1)  # (nW, heads, N, N)
+            if bw != mask.shape[0]:
+                bias = bias.repeat(bw // mask.shape[0], 1, 1, 1)
+        # The official code scales q before the product; SDPA then runs with scale 1.
+        out = F.scaled_dot_product_attention(q * self.scale, k, v, attn_mask=bias.to(q.dtype), scale=1.0,
+                                             dropout_p=self.attn_drop if self.training else 0.0)
+        out = out.reshape(bw, self.heads, n, -1).transpose(1, 2).reshape(bw, n, c)
+        return self.proj_drop(self.proj(out))
+
+
+class LeFF(nn.Module):
+    """Locally-enhanced feed-forward on (B, H, W, C): linear, GELU, depthwise 3x3 over the whole map, GELU, linear."""
+
+    def __init__(self, dim: int, hidden: int) -> None:
+        super().__init__()
+        self.linear1 = nn.Sequential(nn.Linear(dim, hidden), nn.GELU())
+        self.dwconv = nn.Sequential(nn.Conv2d(hidden, hidden, 3, padding=1, groups=hidden), nn.GELU())
+        self.linear2 = nn.Sequential(nn.Linear(hidden, dim))
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.linear1(x).permute(0, 3, 1, 2)
+        x = self.dwconv(x).permute(0, 2, 3, 1)
+        return self.linear2(x)
+
+
+class Mlp(nn.Module):
+    """Plain two-layer feed-forward (``token_mlp`` 'ffn' / 'mlp')."""
+
+    def __init__(self, dim: int, hidden: int, drop: float = 0.0) -> None:
+        super().__init__()
+        self.fc1, self.act, self.fc2 = nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim)
+        self.drop = nn.Dropout(drop)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.drop(self.fc2(self.drop(self.act(self.fc1(x)))))
+
+
+class LeWinBlock(nn.Module):
+    """One LeWin transformer block on (B, H, W, C).
+
+    ``resolution`` is the block's nominal input size (``img_size / 2**level``); at or below
+    ``win_size`` the official model drops the shift and shrinks the window to it.
+    """
+
+    def __init__(self, dim: int, resolution: int, heads: int, win_size: int, shift: bool, mlp_ratio: float,
+                 qkv_bias: bool, qk_scale: float | None, drop: float, attn_drop: float, drop_path: float,
+                 token_projection: str, token_mlp: str, modulator: bool) -> None:
+        super().__init__()
+        if resolution <= win_size:
+            shift, win_size = False, resolution
+        self.win_size, self.shift_size = win_size, win_size // 2 if shift else 0
+        self.modulator = nn.Embedding(win_size * win_size, dim) if modulator else None
+        self.norm1 = nn.LayerNorm(dim)
+        self.attn = WindowAttention(dim, win_size, heads, token_projection, qkv_bias, qk_scale, attn_drop, drop)
+        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+        self.norm2 = nn.LayerNorm(dim)
+        hidden = int(dim * mlp_ratio)
+        self.mlp = LeFF(dim, hidden) if token_mlp == "leff" else Mlp(dim, hidden, drop)
+
+    def forward(self, x: Tensor) -> Tensor:
+        _, h, w, c = x.shape
+        m, s = self.win_size, self.shift_size
+        t = self.norm1(x)
+        if s:
+            t = torch.roll(t, (-s, -s), dims=(1, 2))
+        windows = window_partition(t, m)
+        if self.modulator is not None:
+            windows = windows + self.modulator.weight
+        mask = shift_mask(h, w, m, s, x.device) if s else None
+        t = window_merge(self.attn(windows, mask), m, h, w)
+        if s:
+            t = torch.roll(t, (s, s), dims=(1, 2))
+        x = x + self.drop_path(t)
+        return x + self.drop_path(self.mlp(self.norm2(x)))
+
+
+class Stage(nn.Module):
+    """A stack of LeWin blocks (``BasicUformerLayer``); odd-indexed blocks shift when allowed."""
+
+    def __init__(self, depth: int, drop_path: list[float], shift_flag: bool, use_checkpoint: bool,
+                 **block: Any) -> None:
+        super().__init__()
+        self.use_checkpoint = use_checkpoint
+        self.blocks = nn.ModuleList(
+            LeWinBlock(shift=shift_flag and i % 2 == 1, drop_path=drop_path[i], **block) for i in range(depth)
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        for blk in self.blocks:
+            x = checkpoint(blk, x, use_reentrant=False) if self.use_checkpoint and self.training else blk(x)
+        return x
+
+
+def init_transformer_weights(m: nn.Module) -> None:
+    """The official init: truncated-normal (std 0.02) linears with zero bias, unit LayerNorms."""
+    if isinstance(m, nn.Linear):
+        trunc_normal_(m.weight, std=0.02)
+        if m.bias is not None:
+            nn.init.zeros_(m.bias)
+    elif isinstance(m, nn.LayerNorm):
+        nn.init.ones_(m.weight)
+        nn.init.zeros_(m.bias)
