@@ -94,10 +94,12 @@ def add_method(package: str) -> list[tuple[str, str]]:
     registered to a different target is an error (two methods may not fight over ``unet``).
     Returns the ``(kind, name)`` pairs added.
     """
+    _find_methods()  # the shipped methods first, so a clash is reported against the newcomer
     try:
         module = importlib.import_module(package)
-    except ImportError as exc:
-        raise ConfigError(f"method package {package!r} cannot be imported: {exc}") from None
+    except Exception as exc:  # a plug-in's own bug (SyntaxError, ...) is still one line
+        reason = str(exc).splitlines()[0] if str(exc) else ""
+        raise ConfigError(f"method package {package!r} cannot be imported: {type(exc).__name__}: {reason}") from None
     table = getattr(module, "REGISTRY", None)
     if not isinstance(table, dict):
         raise ConfigError(f"method package {package!r} has no REGISTRY dict in its __init__.py")

@@ -11,6 +11,7 @@ same blocks) load strictly; see ``docs/uformer.md``.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F

@@ -51,6 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        add_methods_from_environment()
         return int(args._run(args) or 0)
     except RestoreError as exc:
         if os.environ.get("RESTORE_DEBUG"):
@@ -69,6 +70,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("restore: interrupted", file=sys.stderr)
         return 130
+
+
+def add_methods_from_environment() -> None:
+    """Register the method packages named in ``RESTORE_METHODS`` (comma-separated importable
+    package names, each with a ``REGISTRY`` like the folders of ``restore/methods/``), so option
+    files can use methods kept outside this package."""
+    from restore import registry
+
+    for package in os.environ.get("RESTORE_METHODS", "").split(","):
+        if package.strip():
+            registry.add_method(package.strip())
 
 
 def run_command(command: str, argv: Sequence[str] | None = None) -> int:

@@ -29,7 +29,6 @@ each rank reports its own failures and every rank returns the same, gathered sum
 from __future__ import annotations
 
 import errno
-import inspect
 import sys
 import time
 from collections.abc import Iterator, Sequence

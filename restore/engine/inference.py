@@ -21,7 +21,6 @@ from contextlib import nullcontext
 from typing import TYPE_CHECKING, Callable
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from restore.archs.contract import pad_mode, pad_to_multiple, scale_of, size_multiple, unwrap

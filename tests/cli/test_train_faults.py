@@ -5,7 +5,6 @@ where it must not be, nothing lost."""
 
 from __future__ import annotations
 
-import errno
 import os
 import re
 import shutil
