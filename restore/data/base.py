@@ -223,6 +223,47 @@ class SeededDataset(Dataset):
         return len(self)
 
 
+class FolderDataset(SeededDataset):
+    """Base class of the datasets that read image files from folders.
+
+    It takes the options they all share (checked here once, one-line ConfigError) and names
+    their samples (:meth:`name_samples`); subclasses list their files, cut them with
+    :meth:`first_images` and implement :meth:`load` and :meth:`sample_files`.
+    ``repeat = r > 1`` uses every file r times, named ``<name>#<k>`` for k = 0..r-1 in
+    repeat-major order (all files for k = 0, then k = 1, ...).
+    """
+
+    def __init__(
+        self,
+        phase: str,
+        seed: int,
+        crop_size: int | None,
+        flip_rotate: bool,
+        channels: int,
+        max_images: int | None,
+        repeat: int = 1,
+    ) -> None:
+        super().__init__(phase, seed)
+        check_common(crop_size, channels, max_images)
+        if repeat < 1:
+            raise ConfigError(f"repeat must be >= 1, got {repeat}")
+        self.crop_size, self.flip_rotate, self.channels = crop_size, flip_rotate, channels
+        self.max_images, self.repeat = max_images, repeat
+
+    def first_images(self, items: list[T]) -> list[T]:
+        """``items`` (files or tuples of files, in sorted order) cut to ``max_images``."""
+        return items if self.max_images is None else items[: self.max_images]
+
+    def name_samples(self, inputs: Sequence[Path], root: Path) -> None:
+        """Set ``names``: each input's path relative to ``root`` without extension, unique, then the
+        ``#<k>`` copies when ``repeat > 1``."""
+        from restore.data.pairing import strip_image_ext
+
+        base = [strip_image_ext(p.relative_to(root).as_posix()) for p in inputs]
+        check_unique_names(base, inputs)
+        self.names = base if self.repeat == 1 else [f"{n}#{k}" for k in range(self.repeat) for n in base]
+
+
 def _attempt(check: Callable[[], T], on_problem: ProblemSink | None) -> T | None:
     """``check()``; a RestoreError goes to ``on_problem`` (None returned) or, without one, is raised."""
     try:

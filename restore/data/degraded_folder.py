@@ -24,14 +24,13 @@ from typing import Any, Literal
 
 import torch
 
-from restore.data.base import SeededDataset, check_common, check_unique_names, geometry, make_generator
+from restore.data.base import FolderDataset, geometry, make_generator
 from restore.data.degradations import parse_degradation
 from restore.data.image_io import image_to_tensor, list_images, read_image, to_channels
-from restore.data.pairing import strip_image_ext
 from restore.errors import ConfigError, DataError
 
 
-class DegradedFolderDataset(SeededDataset):
+class DegradedFolderDataset(FolderDataset):
     """Degraded/clean pairs from a folder of clean images.
 
     Args (YAML options):
@@ -62,10 +61,7 @@ class DegradedFolderDataset(SeededDataset):
         channels: Literal[1, 3] = 3,
         max_images: int | None = None,
     ) -> None:
-        super().__init__(phase, seed)
-        check_common(crop_size, channels, max_images)
-        if repeat < 1:
-            raise ConfigError(f"repeat must be >= 1, got {repeat}")
+        super().__init__(phase, seed, crop_size, flip_rotate, channels, max_images, repeat)
         if sr_input not in ("lr", "upsampled"):
             raise ConfigError(f"sr_input must be 'lr' or 'upsampled', got {sr_input!r}")
         self.degradation = parse_degradation(degradation, **(degradation_args or {}))
@@ -80,14 +76,8 @@ class DegradedFolderDataset(SeededDataset):
         self.scale = 1 if sr_input == "upsampled" else s  # target size / input size
         self.task = task if task is not None else self.degradation.name
         self.root = Path(root)
-        self.crop_size, self.flip_rotate, self.channels, self.repeat = crop_size, flip_rotate, channels, repeat
-        images = list_images(self.root, recursive)
-        if max_images is not None:
-            images = images[:max_images]
-        self.images = images
-        base = [strip_image_ext(p.relative_to(self.root).as_posix()) for p in images]
-        check_unique_names(base, images)
-        self.names = base if repeat == 1 else [f"{n}#{k}" for k in range(repeat) for n in base]
+        self.images = self.first_images(list_images(self.root, recursive))
+        self.name_samples(self.images, self.root)
 
     def sample_files(self, index: int) -> dict[str, Path]:
         return {"input": self.images[index % len(self.images)]}

@@ -11,12 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from restore.data.base import SeededDataset, check_common, check_unique_names, geometry, make_generator
+from restore.data.base import FolderDataset, geometry, make_generator
 from restore.data.image_io import filter_names, image_to_tensor, list_images, read_image, to_channels
-from restore.data.pairing import strip_image_ext
 
 
-class NoisyFolderDataset(SeededDataset):
+class NoisyFolderDataset(FolderDataset):
     """Every image under ``root`` (optionally filtered by the glob ``pattern`` on file names)."""
 
     has_target = False
@@ -38,16 +37,10 @@ class NoisyFolderDataset(SeededDataset):
         channels: Literal[1, 3] = 3,
         max_images: int | None = None,
     ) -> None:
-        super().__init__(phase, seed)
-        check_common(crop_size, channels, max_images)
+        super().__init__(phase, seed, crop_size, flip_rotate, channels, max_images)
         self.root = Path(root)
-        self.crop_size, self.flip_rotate, self.channels = crop_size, flip_rotate, channels
-        images = filter_names(list_images(self.root, recursive), pattern, root, "pattern")
-        if max_images is not None:
-            images = images[:max_images]
-        self.images = images
-        self.names = [strip_image_ext(p.relative_to(self.root).as_posix()) for p in images]
-        check_unique_names(self.names, images)
+        self.images = self.first_images(filter_names(list_images(self.root, recursive), pattern, root, "pattern"))
+        self.name_samples(self.images, self.root)
 
     def sample_files(self, index: int) -> dict[str, Path]:
         return {"input": self.images[index]}

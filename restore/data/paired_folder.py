@@ -16,20 +16,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from restore.data.base import (
-    SeededDataset,
-    check_common,
-    check_unique_names,
-    geometry,
-    make_generator,
-)
+from restore.data.base import FolderDataset, geometry, make_generator
 from restore.data.image_io import filter_names, image_to_tensor, list_images, read_image, to_channels
-from restore.data.pairing import Pairing, pair_files, strip_image_ext
+from restore.data.pairing import Pairing, pair_files
 from restore.data.transforms import TIP2018_SIZE, check_pair_size, tip2018_preprocess
 from restore.errors import ConfigError
 
 
-class PairedFolderDataset(SeededDataset):
+class PairedFolderDataset(FolderDataset):
     """Pairs ``input_dir`` images with ``target_dir`` images by a pairing rule.
 
     Args (YAML options):
@@ -64,8 +58,7 @@ class PairedFolderDataset(SeededDataset):
         preprocess: Literal["tip2018"] | None = None,
         max_images: int | None = None,
     ) -> None:
-        super().__init__(phase, seed)
-        check_common(crop_size, channels, max_images)
+        super().__init__(phase, seed, crop_size, flip_rotate, channels, max_images)
         if scale < 1:
             raise ConfigError(f"scale must be >= 1, got {scale}")
         if preprocess not in (None, "tip2018"):
@@ -74,19 +67,14 @@ class PairedFolderDataset(SeededDataset):
             raise ConfigError("preprocess 'tip2018' cannot be combined with scale != 1")
         rule = Pairing.from_options(pairing, pair_replace)
         self.input_dir, self.target_dir = Path(input_dir), Path(target_dir)
-        self.crop_size, self.flip_rotate = crop_size, flip_rotate
-        self.channels, self.scale, self.preprocess = channels, scale, preprocess
+        self.scale, self.preprocess = scale, preprocess
 
         inputs = filter_names(list_images(self.input_dir, recursive), input_pattern, input_dir, "input_pattern")
         targets = filter_names(
             list_images(self.target_dir, recursive), target_pattern, target_dir, "target_pattern"
         )
-        pairs = pair_files(inputs, self.input_dir, targets, self.target_dir, rule)
-        if max_images is not None:
-            pairs = pairs[:max_images]
-        self.pairs = pairs
-        self.names = [strip_image_ext(i.relative_to(self.input_dir).as_posix()) for i, _ in pairs]
-        check_unique_names(self.names, [i for i, _ in pairs])
+        self.pairs = self.first_images(pair_files(inputs, self.input_dir, targets, self.target_dir, rule))
+        self.name_samples([i for i, _ in self.pairs], self.input_dir)
 
     def sample_files(self, index: int) -> dict[str, Path]:
         in_path, t_path = self.pairs[index]

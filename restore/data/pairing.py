@@ -38,6 +38,7 @@ from typing import Literal
 
 from restore.data.image_io import IMAGE_EXTENSIONS
 from restore.errors import ConfigError, DataError
+from restore.utils.shorten import shorten_list
 
 PairingRule = Literal["same_name", "sorted", "replace", "regex"]
 PAIRING_RULES: tuple[str, ...] = ("same_name", "sorted", "replace", "regex")
@@ -50,13 +51,6 @@ def strip_image_ext(name: str) -> str:
         if name.lower().endswith(ext):
             return name[: -len(ext)]
     return name
-
-
-def _listing(items: Sequence[str], total: int | None = None) -> str:
-    total = len(items) if total is None else total
-    shown = ", ".join(items[:_SHOW])
-    more = f" and {total - _SHOW} more" if total > _SHOW else ""
-    return shown + more
 
 
 @dataclass(frozen=True)
@@ -141,7 +135,7 @@ def pair_files(
                 f"pairing 'sorted' needs equal counts: {len(inputs)} {what_in} files in "
                 f"'{input_root}' but {len(targets)} {what_t} files in '{target_root}'; "
                 f"{len(surplus)} {what} file(s) left unpaired at the end of the sorted list: "
-                f"{_listing(surplus)}"
+                f"{shorten_list(surplus, _SHOW)}"
             )
         pairs = list(zip(inputs, targets))
     else:
@@ -174,7 +168,7 @@ def pair_files(
         if missing:
             raise DataError(
                 f"{len(missing)} of {len(kept)} {what_in} files in '{input_root}' have no "
-                f"{what_t} in '{target_root}' (pairing {pairing.describe()}): {_listing(missing)}"
+                f"{what_t} in '{target_root}' (pairing {pairing.describe()}): {shorten_list(missing, _SHOW)}"
             )
         pairs = [(i, t) for i, t, _ in kept if t is not None]
     for i, t in pairs:

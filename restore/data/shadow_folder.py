@@ -31,9 +31,9 @@ from typing import Any, Literal
 
 import numpy as np
 
-from restore.data.base import SeededDataset, check_common, check_unique_names, geometry, make_generator
+from restore.data.base import FolderDataset, geometry, make_generator
 from restore.data.image_io import image_to_tensor, list_images, read_image, to_channels
-from restore.data.pairing import Pairing, pair_files, strip_image_ext
+from restore.data.pairing import Pairing, pair_files
 from restore.data.transforms import check_mask_size, check_pair_size
 from restore.errors import ConfigError, DataError
 
@@ -67,7 +67,7 @@ def read_mask(path: Path) -> np.ndarray:
     return to_channels(raw, 1)
 
 
-class ShadowDataset(SeededDataset):
+class ShadowDataset(FolderDataset):
     """Shadow image + mask (+ shadow-free target) from an ISTD- or SRD-style layout.
 
     Args (YAML options):
@@ -107,11 +107,9 @@ class ShadowDataset(SeededDataset):
         channels: Literal[1, 3] = 3,
         max_images: int | None = None,
     ) -> None:
-        super().__init__(phase, seed)
-        check_common(crop_size, channels, max_images)
+        super().__init__(phase, seed, crop_size, flip_rotate, channels, max_images)
         if layout not in ("istd", "srd"):
             raise ConfigError(f"unknown shadow layout {layout!r} (istd or srd)")
-        self.crop_size, self.flip_rotate, self.channels = crop_size, flip_rotate, channels
         self.with_target = self.has_target = with_target
 
         derived: tuple[Path | None, Path | None, Path | None] = (None, None, None)
@@ -151,11 +149,8 @@ class ShadowDataset(SeededDataset):
                 Pairing.from_options(pairing, pair_replace), roles=("shadow", "shadow-free"),
             )
             records = [(i, m, t) for (i, m), (_, t) in zip(mask_pairs, target_pairs)]
-        if max_images is not None:
-            records = records[:max_images]
-        self.records: list[tuple[Path, Path, Path | None]] = records
-        self.names = [strip_image_ext(i.relative_to(img).as_posix()) for i, _, _ in records]
-        check_unique_names(self.names, [i for i, _, _ in records])
+        self.records: list[tuple[Path, Path, Path | None]] = self.first_images(records)
+        self.name_samples([i for i, _, _ in self.records], img)
 
     def sample_files(self, index: int) -> dict[str, Path]:
         """Image, mask, then target (the order load() reads them); a 0/1 mask passes verify()."""

@@ -28,14 +28,13 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from restore.data.base import SeededDataset, check_common, check_unique_names, geometry, make_generator
+from restore.data.base import FolderDataset, geometry, make_generator
 from restore.data.image_io import image_to_tensor, list_images, read_image, to_channels
 from restore.data.noise import parse_noise
-from restore.data.pairing import strip_image_ext
 from restore.errors import ConfigError
 
 
-class SyntheticNoiseDataset(SeededDataset):
+class SyntheticNoiseDataset(FolderDataset):
     """Noisy/clean pairs from a folder of clean images.
 
     Args (YAML options):
@@ -65,14 +64,9 @@ class SyntheticNoiseDataset(SeededDataset):
         channels: Literal[1, 3] = 3,
         max_images: int | None = None,
     ) -> None:
-        super().__init__(phase, seed)
-        check_common(crop_size, channels, max_images)
-        if repeat < 1:
-            raise ConfigError(f"repeat must be >= 1, got {repeat}")
+        super().__init__(phase, seed, crop_size, flip_rotate, channels, max_images, repeat)
         self.noise = parse_noise(noise, clip=clip, quantize=quantize)
         self.root = Path(root)
-        self.crop_size, self.flip_rotate, self.channels = crop_size, flip_rotate, channels
-        self.repeat = repeat
         if noise_stream == "official":
             if phase == "train":
                 raise ConfigError("noise_stream: official reproduces N2N's validation noise; use it in val/test sets")
@@ -83,16 +77,8 @@ class SyntheticNoiseDataset(SeededDataset):
                 )
         self.noise_stream = noise_stream
         self._states: dict[int, Any] = {0: np.random.RandomState(stream_seed).get_state()}
-        images = list_images(self.root, recursive)
-        if max_images is not None:
-            images = images[:max_images]
-        self.images = images
-        base = [strip_image_ext(p.relative_to(self.root).as_posix()) for p in images]
-        check_unique_names(base, images)
-        if repeat == 1:
-            self.names = base
-        else:
-            self.names = [f"{n}#{k}" for k in range(repeat) for n in base]
+        self.images = self.first_images(list_images(self.root, recursive))
+        self.name_samples(self.images, self.root)
 
     def sample_files(self, index: int) -> dict[str, Path]:
         return {"input": self.images[index % len(self.images)]}

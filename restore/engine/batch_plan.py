@@ -27,6 +27,7 @@ from pathlib import Path
 from restore.data.image_io import IMAGE_EXTENSIONS, list_images
 from restore.errors import ConfigError, DataError, OutputError
 from restore.utils.files import output_error
+from restore.utils.shorten import shorten_list
 
 #: Output formats ``fmt`` may name, and the extension each one writes.
 FORMATS: dict[str, str] = {"png": ".png", "jpg": ".jpg", "tif": ".tif", "bmp": ".bmp"}
@@ -115,8 +116,8 @@ def plan_jobs(input_dir: str | Path, output_dir: str | Path, *, mask_dir: str | 
             mask = found[0]
         jobs.append(Job(source, target, mask))
     if unmasked:
-        more = f" and {len(unmasked) - 1} more" if len(unmasked) > 1 else ""
-        raise DataError(f"no mask in '{mask_dir}' for input '{unmasked[0]}'{more} "
+        first = shorten_list([f"'{u}'" for u in unmasked], 1)
+        raise DataError(f"no mask in '{mask_dir}' for input {first} "
                         "(masks are paired by relative path and name, any image extension)")
     return jobs
 

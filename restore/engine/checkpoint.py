@@ -27,6 +27,7 @@ from torch import nn
 
 from restore.errors import ConfigError, DataError
 from restore.utils.files import atomic_write
+from restore.utils.shorten import shorten_list
 
 FORMAT = "restore-checkpoint-v1"
 # Looked up in this order when a file is a dict of several state_dicts (EMA weights first:
@@ -158,11 +159,6 @@ def extract_state_dict(obj: Any, source: str = "weights", key: str | None = None
     return out
 
 
-def _listing(names: list[str]) -> str:
-    shown = ", ".join(names[:_LIST_MAX])
-    return shown + (f", ... ({len(names)} in all)" if len(names) > _LIST_MAX else "")
-
-
 def load_state_dict_checked(model: nn.Module, state: Mapping[str, torch.Tensor], source: str, strict: bool = True) -> None:
     """``model.load_state_dict`` with a one-line error naming missing, unexpected and mis-shaped keys.
 
@@ -179,11 +175,11 @@ def load_state_dict_checked(model: nn.Module, state: Mapping[str, torch.Tensor],
     unexpected = sorted(set(state) - set(own))
     problems = []
     if shapes:
-        problems.append(f"shape mismatch: {_listing(shapes)}")
+        problems.append(f"shape mismatch: {shorten_list(shapes, _LIST_MAX)}")
     if strict and missing:
-        problems.append(f"missing keys: {_listing(missing)}")
+        problems.append(f"missing keys: {shorten_list(missing, _LIST_MAX)}")
     if strict and unexpected:
-        problems.append(f"unexpected keys: {_listing(unexpected)}")
+        problems.append(f"unexpected keys: {shorten_list(unexpected, _LIST_MAX)}")
     if problems:
         raise ConfigError(
             f"weights '{source}' do not fit {type(model).__name__}: " + "; ".join(problems)
@@ -192,7 +188,7 @@ def load_state_dict_checked(model: nn.Module, state: Mapping[str, torch.Tensor],
     bad = nonfinite_tensors(state)
     if bad:
         raise DataError(
-            f"weights '{source}' hold NaN/inf values in tensor {_listing(bad)}: the run that wrote them diverged; "
+            f"weights '{source}' hold NaN/inf values in tensor {shorten_list(bad, _LIST_MAX)}: the run that wrote them diverged; "
             "use an earlier checkpoint or best_*.pth"
         )
     model.load_state_dict(dict(state), strict=False)

@@ -130,6 +130,10 @@ class RunLog:
                 raise output_error(exp.tensorboard, exc, "create") from None
 
     def _open(self, path: Path, root: Path) -> int:
+        # train.log and log.jsonl grow a line at a time, so they stay appends (O_APPEND) rather than
+        # going through atomic_write: rewriting the whole log per line would cost O(n^2), and a
+        # failed append is cut back to the last whole line (_append). TensorBoard's event files are
+        # appended by its own SummaryWriter in the same way.
         check_inside(path, root)
         try:
             fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)

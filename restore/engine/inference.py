@@ -18,18 +18,17 @@ from __future__ import annotations
 
 import math
 from contextlib import nullcontext
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 import torch
 from torch import Tensor, nn
 
 from restore.archs.contract import pad_mode, pad_to_multiple, scale_of, size_multiple, unwrap
+from restore.config.schema import Infer
 from restore.errors import ConfigError
 
-if TYPE_CHECKING:
-    from restore.config.schema import Infer
-
-_AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+#: The ``amp`` option values (``infer.amp``, ``train.amp``) and the autocast dtype of each.
+AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def forward_padded(model: nn.Module, x: Tensor, *extra: Tensor) -> Tensor:
@@ -135,11 +134,11 @@ class Restorer:
         self,
         model: nn.Module,
         *,
-        tile: int | None = None,
-        tile_overlap: int = 32,
-        tile_batch: int = 4,
-        self_ensemble: bool = False,
-        amp: str | None = None,
+        tile: int | None = Infer.tile,
+        tile_overlap: int = Infer.tile_overlap,
+        tile_batch: int = Infer.tile_batch,
+        self_ensemble: bool = Infer.self_ensemble,
+        amp: str | None = Infer.amp,
         device: torch.device | str | None = None,
     ) -> None:
         if tile is not None:
@@ -149,8 +148,8 @@ class Restorer:
                 raise ConfigError(f"key 'infer.tile_overlap' must be in [0, tile={tile}), got {tile_overlap}")
         if tile_batch < 1:
             raise ConfigError(f"key 'infer.tile_batch' must be at least 1, got {tile_batch}")
-        if amp is not None and amp not in _AMP_DTYPES:
-            raise ConfigError(f"key 'infer.amp' must be one of {sorted(_AMP_DTYPES)} or null, got {amp!r}")
+        if amp is not None and amp not in AMP_DTYPES:
+            raise ConfigError(f"key 'infer.amp' must be one of {sorted(AMP_DTYPES)} or null, got {amp!r}")
         self.model = model
         self.tile, self.tile_overlap, self.tile_batch = tile, tile_overlap, tile_batch
         self.self_ensemble, self.amp = self_ensemble, amp
@@ -212,7 +211,7 @@ class Restorer:
         x, extra = self._to_device(x), tuple(self._to_device(e) for e in extra)
         forward: Callable[..., Tensor] = forward_ensemble if self.self_ensemble else forward_padded
         autocast = (
-            torch.autocast("cuda", dtype=_AMP_DTYPES[self.amp])
+            torch.autocast("cuda", dtype=AMP_DTYPES[self.amp])
             if self.amp is not None and self.device.type == "cuda"
             else nullcontext()
         )

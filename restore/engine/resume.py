@@ -40,6 +40,7 @@ from restore.archs.contract import unwrap
 from restore.engine.rng_state import set_rng_state
 from restore.engine.weights_meta import META_KEY, network_differences, resolved_component
 from restore.errors import ConfigError
+from restore.utils.shorten import shorten_list
 
 
 
@@ -277,7 +278,7 @@ def _check_same_network(options: Options, path: Path, meta: Any, changes: list[t
         diffs = [f"{k} (checkpoint: {o!r}, option file: {n!r})" for k, o, n in changes if k.split(".")[0] == "network"]
     if diffs:
         raise ConfigError(
-            f"--resume: the network differs from the one '{path}' was trained with in {'; '.join(diffs[:6])}; "
+            f"--resume: the network differs from the one '{path}' was trained with in {shorten_list(diffs, 6, '; ')}; "
             "a run keeps its network: restore it in the option file, or start another run (--set name=...) "
             "from these weights with path.pretrained"
         )

@@ -127,6 +127,7 @@ def write_output(path: str | os.PathLike[str], text: str) -> Path:
     except OSError as exc:
         raise output_error(p, exc) from None
     if mode is not None and (stat.S_ISCHR(mode) or stat.S_ISFIFO(mode)):
+        # /dev/stdout or a pipe: a stream, not a file, so it cannot be renamed over atomically
         try:
             with open(p, "w", encoding="utf-8") as handle:
                 handle.write(text)

@@ -38,6 +38,7 @@ from restore.engine.callbacks import Callback
 from restore.engine.checkpoint import FORMAT, atomic_save, load_weights, nonfinite_tensors
 from restore.engine.dataloading import worker_errors
 from restore.engine.experiment import ExperimentDir, RunLog
+from restore.engine.inference import AMP_DTYPES
 from restore.archs.contract import unwrap
 from restore.engine.network import build_network
 from restore.engine.resume import continue_from, resume_source
@@ -51,8 +52,8 @@ from restore.engine.weights_meta import META_KEY, weights_meta
 from restore.errors import ConfigError, RestoreError
 from restore.losses.weighted import WeightedSum
 from restore.utils.files import plain_name_problem
+from restore.utils.shorten import shorten_list
 
-AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 # Summary keys worth a "best" weights file, and whether lower is better.
 BEST_KEYS = {"psnr": False, "ssim": False, "lpips": True, "lab_mae_pi": True, "lab_mae_pp": True}
 
@@ -239,7 +240,7 @@ class Trainer:
                 latest = self.exp.latest_checkpoint()
                 since = f" ({latest.name} is the last good checkpoint)" if latest is not None else ""
                 raise RestoreError(
-                    f"the {what} hold NaN/inf (tensor {bad[0]!r}{f' and {len(bad) - 1} more' if len(bad) > 1 else ''}) "
+                    f"the {what} hold NaN/inf (tensor {shorten_list([repr(b) for b in bad], 1)}) "
                     f"at iteration {self.iteration}; nothing was saved; lower the learning rate or enable "
                     f"train.grad_clip, then --resume auto from the last checkpoint{since}"
                 )

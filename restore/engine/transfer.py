@@ -32,6 +32,7 @@ from torch import nn
 
 from restore.engine.checkpoint import nonfinite_tensors
 from restore.errors import ConfigError
+from restore.utils.shorten import shorten_list
 
 Action = Literal["keep", "reinit", "freeze"]
 ACTIONS: tuple[str, ...] = ("keep", "reinit", "freeze")
@@ -73,11 +74,6 @@ def parse_rules(rules: Iterable[Any] | None) -> list[TransferRule]:
     return out
 
 
-def _listing(names: list[str], limit: int = _LIST_MAX) -> str:
-    shown = ", ".join(names[:limit])
-    return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")
-
-
 @dataclass
 class TransferReport:
     """What :func:`transfer_weights` did, key by key (state_dict names).
@@ -111,7 +107,7 @@ class TransferReport:
             keys = getattr(self, name)
             line = f"  {label:<15}{len(keys):>6} tensors {self.values.get(name, 0):>12,} values"
             if keys and name != "loaded":
-                line += f"  ({_listing(keys, 3)})"
+                line += f"  ({shorten_list(keys, 3)})"
             lines.append(line)
         return "\n".join(lines)
 
@@ -161,19 +157,19 @@ def transfer_weights(model: nn.Module, state_dict: Mapping[str, torch.Tensor], r
     problems = []
     idle = [rule.pattern for rule, n in zip(parsed, hits) if n == 0]
     if idle:
-        problems.append(f"rule(s) matching no key of the model or the weights: {_listing(idle)}")
+        problems.append(f"rule(s) matching no key of the model or the weights: {shorten_list(idle, _LIST_MAX)}")
     if shapes:
-        problems.append(f"shape mismatch (add a reinit rule to keep the fresh init): {_listing(shapes)}")
+        problems.append(f"shape mismatch (add a reinit rule to keep the fresh init): {shorten_list(shapes, _LIST_MAX)}")
     if lacking_frozen:
-        problems.append(f"freeze rule on keys the weights lack: {_listing(lacking_frozen)}")
+        problems.append(f"freeze rule on keys the weights lack: {shorten_list(lacking_frozen, _LIST_MAX)}")
     if strict and report.missing:
-        problems.append(f"missing keys: {_listing(report.missing)}")
+        problems.append(f"missing keys: {shorten_list(report.missing, _LIST_MAX)}")
     uncovered = [k for k in report.unused if k not in unused_covered]
     if strict and uncovered:
-        problems.append(f"unused keys (add a reinit rule to discard them): {_listing(uncovered)}")
+        problems.append(f"unused keys (add a reinit rule to discard them): {shorten_list(uncovered, _LIST_MAX)}")
     nonfinite = nonfinite_tensors(to_load)
     if nonfinite:
-        problems.append(f"NaN/inf values in tensor {_listing(nonfinite)}")
+        problems.append(f"NaN/inf values in tensor {shorten_list(nonfinite, _LIST_MAX)}")
     if problems:
         raise ConfigError(f"weights {source} do not transfer into {type(model).__name__}: " + "; ".join(problems))
 

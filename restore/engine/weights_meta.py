@@ -24,6 +24,7 @@ from typing import Any
 
 from restore.config import Component, Options
 from restore.errors import ConfigError
+from restore.utils.shorten import shorten_list
 
 META_KEY = "meta"
 META_FORMAT = "restore-weights-meta-v1"
@@ -148,11 +149,6 @@ def network_differences(stored: Mapping[str, Any], current: Mapping[str, Any]) -
     return lines
 
 
-def _listing(lines: list[str]) -> str:
-    shown = "; ".join(lines[:_SHOWN])
-    return shown + (f"; ... ({len(lines)} in all)" if len(lines) > _SHOWN else "")
-
-
 def with_network(options: Options, network: Mapping[str, Any], where: str) -> Options:
     """``options`` with its ``network`` section replaced by ``network`` (validated like an
     option file; ``where`` names it in errors)."""
@@ -205,10 +201,10 @@ def match_network(
         return options
     if not network_from_weights:
         raise ConfigError(
-            f"{source}: the network differs from the one '{weights}'{run} was trained with in {_listing(diffs)}; "
+            f"{source}: the network differs from the one '{weights}'{run} was trained with in {shorten_list(diffs, _SHOWN, '; ')}; "
             "fix the option file, or pass --network-from-weights to use the stored network"
         )
     if say is not None:
         say(f"restore: note: using the network stored in '{weights}'{run}, not the option file's "
-            f"(they differ in {_listing(diffs)})")
+            f"(they differ in {shorten_list(diffs, _SHOWN, '; ')})")
     return with_network(options, stored, f"{weights} (stored network)")

@@ -16,15 +16,14 @@ layers up to the deepest one used are built and loaded.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from restore.errors import ConfigError, MissingWeightsError
-from restore.utils.weights_file import find_weights_file, missing_message
+from restore.errors import ConfigError
+from restore.utils.weights_file import pick_tensors, read_weights_file
 
 #: torchvision's ImageNet checkpoint file names (VGG16_Weights / VGG19_Weights .IMAGENET1K_V1).
 VGG_FILES = {"vgg16": "vgg16-397923af.pth", "vgg19": "vgg19-dcbb9e9d.pth"}
@@ -35,10 +34,6 @@ WDNET_LAYERS = {"relu1_2": 1 / 2.6, "relu2_2": 1 / 4.8}
 
 
 ENV_VAR = "RESTORE_VGG_WEIGHTS"
-
-
-def default_weights_path(net: str) -> Path:
-    return find_weights_file(VGG_FILES[net], None, ENV_VAR)
 
 
 def layer_names(cfg: list) -> list[str]:
@@ -85,11 +80,6 @@ class PerceptualLoss(nn.Module):
         layers = dict(WDNET_LAYERS if layers is None else layers)
         if not layers:
             raise ConfigError("perceptual loss needs at least one layer")
-        path = Path(weights_path) if weights_path is not None else default_weights_path(net)
-        if not path.is_file():
-            raise MissingWeightsError(missing_message(f"{net} ImageNet weights for the perceptual loss", VGG_FILES[net], path,
-                                                      ENV_VAR))
-
         from torchvision.models.vgg import cfgs, make_layers  # lazy: torchvision is heavy
 
         cfg = cfgs[_CONFIG[net]]
@@ -97,6 +87,8 @@ class PerceptualLoss(nn.Module):
         unknown = sorted(set(layers) - set(names))
         if unknown:
             raise ConfigError(f"unknown {net} layer(s) {', '.join(unknown)} (known: {', '.join(names)})")
+        what = f"{net} ImageNet weights for the perceptual loss"
+        path, state = read_weights_file(what, VGG_FILES[net], weights_path, ENV_VAR)
         self.taps = {names.index(name): float(weight) for name, weight in layers.items()}
         last = max(self.taps)
         # Build only the entries of cfg that produce modules 0..last.
@@ -108,7 +100,7 @@ class PerceptualLoss(nn.Module):
         for m in self.features:
             if isinstance(m, nn.ReLU):
                 m.inplace = False  # a tapped conv output must survive the ReLU after it (autograd)
-        self.features.load_state_dict(_read_features(path, net, self.features))
+        self.features.load_state_dict(pick_tensors(state, self.features.state_dict(), path))
         self.features.requires_grad_(False).eval()
         self.weights_path, self.input_norm = path, input_norm
         self.distance = F.l1_loss if criterion == "l1" else F.mse_loss
@@ -139,32 +131,3 @@ class PerceptualLoss(nn.Module):
                 total = total + self.taps[i] * self.distance(h[:n], h[n:].detach())
         return total
 
-
-def _read_features(path: Path, net: str, features: nn.Sequential) -> dict[str, Tensor]:
-    """The ``features.<i>.*`` tensors of a torchvision VGG checkpoint, as keys of ``features``.
-
-    Any problem (unreadable file, a missing key, a wrong shape) is one MissingWeightsError line.
-    """
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # UnpicklingError, EOFError, RuntimeError from the zip reader, ...
-        text = " ".join(str(err).split()).split(". ")[0][:120]
-        raise MissingWeightsError(
-            f"'{path}' is not a readable PyTorch checkpoint of torchvision's {VGG_FILES[net]} "
-            f"({type(err).__name__}: {text})"
-        ) from None
-    if not isinstance(state, dict):
-        raise MissingWeightsError(
-            f"'{path}' holds a {type(state).__name__}, not torchvision's {VGG_FILES[net]} state_dict"
-        )
-    out = {}
-    for key, param in features.state_dict().items():
-        value = state.get(f"features.{key}")
-        if not isinstance(value, Tensor) or value.shape != param.shape:
-            got = "missing" if value is None else tuple(getattr(value, "shape", ()))
-            raise MissingWeightsError(
-                f"'{path}' is not torchvision's {VGG_FILES[net]}: features.{key} is {got}, "
-                f"expected shape {tuple(param.shape)}"
-            )
-        out[key] = value
-    return out

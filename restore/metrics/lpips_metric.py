@@ -19,8 +19,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from restore.errors import MissingWeightsError
-from restore.utils.weights_file import find_weights_file
+from restore.utils.weights_file import find_weights_file, pick_tensors, read_weights_file
 
 ENV_VAR = "RESTORE_LPIPS_BACKBONE"
 # torchvision's checkpoint file names (AlexNet_Weights / VGG16_Weights .IMAGENET1K_V1).
@@ -45,13 +44,8 @@ class LPIPSMetric:
     def __init__(self, net: str = "alex", *, backbone_path: str | os.PathLike | None = None, device=None) -> None:
         if net not in BACKBONE_FILES:
             raise ValueError(f"LPIPS net must be one of {', '.join(BACKBONE_FILES)}, got {net!r}")
-        path = backbone_file(net, backbone_path)
-        if not path.is_file():
-            raise MissingWeightsError(
-                f"LPIPS {net} backbone weights not found: put torchvision's {BACKBONE_FILES[net]} at {path} "
-                f"(or set {ENV_VAR}=/path/to/{BACKBONE_FILES[net]}); nothing is downloaded"
-            )
-        state = _read_checkpoint(path, net)  # before building the net: a bad file fails fast
+        # read before building the net: a missing or bad file fails fast
+        path, state = read_weights_file(f"LPIPS {net} backbone weights", BACKBONE_FILES[net], backbone_path, ENV_VAR)
         import lpips  # lazy: pulls in torchvision
 
         with warnings.catch_warnings():  # torchvision's 'pretrained' deprecation chatter
@@ -76,41 +70,13 @@ class LPIPSMetric:
         return self.model(x, y).flatten(1).sum(1).to(torch.float64)
 
 
-def _read_checkpoint(path: Path, net: str) -> dict[str, Tensor]:
-    """``torch.load`` the backbone file; a truncated, empty or foreign file is a MissingWeightsError
-    (one line naming it), not an unpickling traceback."""
-    problem = None
-    try:
-        if path.stat().st_size == 0:
-            problem = "empty file"
-        else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-            if not isinstance(state, dict):
-                problem = f"holds a {type(state).__name__}, not a state dict"
-    except Exception as err:  # UnpicklingError, EOFError, RuntimeError (zip reader), OSError, ...
-        text = " ".join(str(err).split()).split(". ")[0][:120]  # first sentence: torch's are paragraphs
-        problem = f"{type(err).__name__}: {text}" if text else type(err).__name__
-    if problem is not None:
-        raise MissingWeightsError(
-            f"{path}: not a readable PyTorch checkpoint of torchvision's {BACKBONE_FILES[net]} ({problem})"
-        )
-    return state
-
-
 def _load_backbone(backbone: torch.nn.Module, state: dict[str, Tensor], path: Path) -> None:
     """Copy torchvision ``features.<i>.*`` tensors into lpips' ``slice<k>.<i>.*`` modules."""
-    loaded = 0
-    for slice_name, sl in backbone.named_children():
-        for idx, module in sl.named_children():
-            for pname, param in module.named_parameters(recurse=False):
-                key = f"features.{idx}.{pname}"
-                if key not in state:
-                    raise MissingWeightsError(f"{path} is not a torchvision checkpoint for this LPIPS net (no {key})")
-                value = state[key]
-                if not isinstance(value, Tensor) or value.shape != param.shape:
-                    got = tuple(value.shape) if isinstance(value, Tensor) else type(value).__name__
-                    raise MissingWeightsError(f"{path}: {key} is {got}, expected a tensor of shape {tuple(param.shape)}")
-                param.data.copy_(value)
-                loaded += 1
-    if loaded == 0:
-        raise MissingWeightsError(f"{path}: no backbone parameters matched")
+    params = {
+        f"{idx}.{pname}": param
+        for sl in backbone.children()
+        for idx, module in sl.named_children()
+        for pname, param in module.named_parameters(recurse=False)
+    }
+    for key, value in pick_tensors(state, params, path).items():
+        params[key].data.copy_(value)

@@ -53,6 +53,8 @@ class FolderLock:
                 "or choose another name (--set name=...)"
             ) from None
         try:
+            # written in place, not through atomic_write: the lock lives on this open file, and
+            # renaming another file over it would drop the lock the next process checks
             os.ftruncate(fd, 0)
             os.write(fd, f"{os.getpid()}\n".encode())
         except OSError:

@@ -100,7 +100,7 @@ def test_unreadable_or_foreign_files_are_missing_weights_errors(tmp_path, vgg19)
     state = torch.load(vgg19[0], weights_only=True)
     del state["features.7.weight"]
     torch.save(state, bad)
-    with pytest.raises(MissingWeightsError, match=r"features.7.weight is missing, expected shape \(128, 128, 3, 3\)"):
+    with pytest.raises(MissingWeightsError, match=r"features.7.weight is missing, expected a tensor of shape \(128, 128, 3, 3\)"):
         PerceptualLoss(weights_path=str(bad))
 
 

@@ -29,14 +29,13 @@ and applies the configured ``train.losses`` to the LAB tensors:
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from restore.errors import ConfigError, MissingWeightsError
-from restore.utils.weights_file import find_weights_file
+from restore.errors import ConfigError
+from restore.utils.weights_file import pick_tensors, read_weights_file
 
 VGG16_FILE = "vgg16-397923af.pth"  # torchvision's VGG16_Weights.IMAGENET1K_V1
 VGG16_ENV = "RESTORE_VGG_WEIGHTS"  # the same variable as the perceptual loss
@@ -45,37 +44,19 @@ PERCEPTUAL_TAPS = (3, 8, 13, 20, 26)
 PERCEPTUAL_DIVISORS = (1.0, 2.6, 4.8, 3.7, 5.6, 0.15)
 
 
-def vgg16_file(weights_path: str | os.PathLike | None = None) -> Path:
-    """Where the VGG16 checkpoint is looked for: argument > ``$RESTORE_VGG_WEIGHTS`` > torch hub cache."""
-    return find_weights_file(VGG16_FILE, weights_path, VGG16_ENV)
-
-
 def vgg16_features(weights_path: str | os.PathLike | None = None) -> nn.Sequential:
     """torchvision's ``vgg16().features`` (31 layers) with its ImageNet weights, frozen, in eval mode.
 
-    Only the ``features.*`` tensors of the checkpoint are read; a missing or unreadable file is a
+    The file is ``weights_path``, else ``$RESTORE_VGG_WEIGHTS``, else the torch hub cache. Only
+    the ``features.*`` tensors of the checkpoint are read; a missing or unreadable file is a
     one-line :class:`MissingWeightsError` (nothing is ever downloaded).
     """
     from torchvision.models.vgg import cfgs, make_layers
 
-    path = vgg16_file(weights_path)
-    hint = f"put torchvision's {VGG16_FILE} there or set {VGG16_ENV}; nothing is downloaded"
-    if not path.is_file():
-        raise MissingWeightsError(f"VGG16 weights for the labnet_perceptual loss not found at {path} ({hint})")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise MissingWeightsError(f"{path}: not a readable VGG16 checkpoint ({type(exc).__name__}); {hint}") from None
+    what = "VGG16 weights for the labnet_perceptual loss"
+    path, state = read_weights_file(what, VGG16_FILE, weights_path, VGG16_ENV)
     features = make_layers(cfgs["D"])
-    wanted = features.state_dict()
-    state = state if isinstance(state, dict) else {}
-    found = {k[len("features."):]: v for k, v in state.items() if k.startswith("features.")}
-    bad = [k for k in wanted if k not in found or tuple(found[k].shape) != tuple(wanted[k].shape)]
-    if bad:
-        raise MissingWeightsError(
-            f"{path} is not torchvision's VGG16 checkpoint (features.{bad[0]} missing or mis-shaped)"
-        )
-    features.load_state_dict({k: found[k] for k in wanted})
+    features.load_state_dict(pick_tensors(state, features.state_dict(), path))
     for m in features.modules():
         if isinstance(m, nn.ReLU):
             m.inplace = False
