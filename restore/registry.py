@@ -5,6 +5,11 @@ name. The table below maps each generic component's name to ``"module:attribute"
 imported only when the name is first resolved, so ``import restore`` stays cheap and importing
 one architecture never drags in the others.
 
+Metrics and evaluation protocols are not listed here either: the metrics package keeps them in
+its own declarative tables (a metric's direction and keys, a protocol's settings), and the
+registry reads those through the ``"module:attribute"`` strings of :data:`OWNED` on first use,
+so there is one source of truth and the registry (below the components) never imports them.
+
 A method's own components are not listed here: each folder ``restore/methods/<method>/``
 declares them in its ``REGISTRY`` and is found the first time any name is looked up, so adding a
 method is one new folder. A method kept outside the package is added with :func:`add_method`
@@ -16,8 +21,9 @@ from __future__ import annotations
 
 import importlib
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +31,32 @@ from restore.errors import ConfigError
 from restore.utils.suggest import closest
 
 KINDS = ("arch", "dataset", "loss", "metric", "optimizer", "scheduler", "train_step")
+#: Names an option file picks that are settings, not components (nothing is built from them).
+SETTING_KINDS = ("protocol",)
+
+
+@dataclass(frozen=True)
+class OwnedKind:
+    """How the registry reads a kind that a component package keeps in its own table.
+
+    ``names()``: the names, in the table's order; ``target(name)``: where an entry lives
+    (``"module:attribute"``); ``get(name)``: the entry itself. Both raise KeyError for an unknown
+    name. ``default``: the name used when an option file gives none; ``how_to_add``: the call
+    that adds an entry (quoted by :func:`register`, which cannot).
+    """
+
+    names: Callable[[], Iterable[str]]
+    target: Callable[[str], str]
+    get: Callable[[str], Any]
+    default: str | None = None
+    how_to_add: str = ""
+
+
+#: kind -> ``"module:attribute"`` of the :class:`OwnedKind` that keeps it, imported on first use.
+OWNED: dict[str, str] = {
+    "metric": "restore.metrics.table:REGISTRY_VIEW",
+    "protocol": "restore.metrics.protocols:REGISTRY_VIEW",
+}
 
 _TABLE: dict[str, dict[str, str]] = {
     "arch": {
@@ -45,12 +77,6 @@ _TABLE: dict[str, dict[str, str]] = {
         "l2": "restore.losses.pixel:L2Loss",
         "charbonnier": "restore.losses.pixel:CharbonnierLoss",
         "perceptual": "restore.losses.perceptual:PerceptualLoss",
-    },
-    "metric": {
-        "psnr": "restore.metrics.psnr:psnr",
-        "ssim": "restore.metrics.ssim:ssim",
-        "lpips": "restore.metrics.lpips_metric:LPIPSMetric",
-        "lab_mae": "restore.metrics.shadow:lab_mae",
     },
     "optimizer": {
         "adam": "torch.optim:Adam",
@@ -105,6 +131,8 @@ def add_method(package: str) -> list[tuple[str, str]]:
         raise ConfigError(f"method package {package!r} has no REGISTRY dict in its __init__.py")
     added: list[tuple[str, str]] = []
     for kind, entries in table.items():
+        if kind in OWNED:
+            raise ConfigError(f"{package}.REGISTRY: {_owned_message(kind)}")
         if kind not in _TABLE or not isinstance(entries, dict):
             raise ConfigError(f"{package}.REGISTRY: unknown kind {kind!r}; kinds are {', '.join(KINDS)}")
         for name, where in entries.items():
@@ -120,24 +148,42 @@ def add_method(package: str) -> list[tuple[str, str]]:
 
 
 def _check_kind(kind: str) -> None:
-    if kind not in _TABLE:
-        raise ValueError(f"unknown registry kind {kind!r}; kinds are {', '.join(KINDS)}")
+    if kind not in _TABLE and kind not in OWNED:
+        raise ValueError(f"unknown registry kind {kind!r}; kinds are {', '.join(KINDS + SETTING_KINDS)}")
     _find_methods()
 
 
+def _owned(kind: str) -> OwnedKind:
+    """The table keeping an owned kind (imports its module, by name, on first use)."""
+    module_name, _, attr = OWNED[kind].partition(":")
+    return getattr(importlib.import_module(module_name), attr)
+
+
 def names(kind: str) -> list[str]:
-    """Sorted names registered for ``kind``, without importing anything."""
+    """Sorted names registered for ``kind`` (imports nothing, except the table of an owned kind)."""
     _check_kind(kind)
+    if kind in OWNED:
+        return sorted(_owned(kind).names())
     return sorted(_TABLE[kind])
 
 
 def target(kind: str, name: str) -> str:
-    """The ``"module:attribute"`` string behind a name (no import)."""
+    """The ``"module:attribute"`` string behind a name (no import of the component)."""
     _check_kind(kind)
     try:
-        return _TABLE[kind][name]
-    except KeyError:
+        return _owned(kind).target(name) if kind in OWNED else _TABLE[kind][name]
+    except (KeyError, TypeError):
         raise ConfigError(unknown_name_message(kind, name)) from None
+
+
+def default(kind: str) -> str:
+    """The name an option file gets when it gives none (``protocol``: the metrics package's
+    ``DEFAULT_PROTOCOL``); ValueError for a kind without one."""
+    _check_kind(kind)
+    value = _owned(kind).default if kind in OWNED else None
+    if value is None:
+        raise ValueError(f"registry kind {kind!r} has no default name")
+    return value
 
 
 def unknown_name_message(kind: str, name: str) -> str:
@@ -150,7 +196,10 @@ def unknown_name_message(kind: str, name: str) -> str:
 
 def get(kind: str, name: str) -> Any:
     """Import and return the component registered as ``name`` under ``kind``."""
-    module_name, _, attr = target(kind, name).partition(":")
+    where = target(kind, name)
+    if kind in OWNED:
+        return _owned(kind).get(name)
+    module_name, _, attr = where.partition(":")
     module = importlib.import_module(module_name)
     return getattr(module, attr)
 
@@ -158,19 +207,32 @@ def get(kind: str, name: str) -> Any:
 def register(kind: str, name: str, where: str) -> None:
     """Add (or replace) an entry, e.g. ``register("arch", "mynet", "mypkg.mynet:MyNet")``.
 
-    Called explicitly by user code; nothing registers itself at import time.
+    Called explicitly by user code; nothing registers itself at import time. Metrics and
+    protocols are added through their own tables (ValueError here, naming the call to use).
     """
-    _check_kind(kind)
+    _check_owner(kind)
     if ":" not in where:
         raise ValueError(f"registry target must look like 'module:attribute', got {where!r}")
     _TABLE[kind][name] = where
+
+
+def _check_owner(kind: str) -> None:
+    """Refuse to add entries to a kind kept in another table (it knows more than a target)."""
+    _check_kind(kind)
+    if kind in OWNED:
+        raise ValueError(_owned_message(kind))
+
+
+def _owned_message(kind: str) -> str:
+    hint = _owned(kind).how_to_add
+    return f"{kind} entries are kept in {OWNED[kind].partition(':')[0]}" + (f"; add one with {hint}" if hint else "")
 
 
 @contextmanager
 def registered(kind: str, name: str, where: str) -> Iterator[None]:
     """``register`` for the duration of a ``with`` block, then put back what was there (tests,
     notebooks, plug-ins tried out without touching the global table for good)."""
-    _check_kind(kind)
+    _check_owner(kind)
     previous = _TABLE[kind].get(name)
     register(kind, name, where)
     try:

@@ -26,7 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gt", required=True, metavar="DIR", help="folder of ground-truth images")
     parser.add_argument("--mask", metavar="DIR",
                         help="shadow masks (shadow protocols), named like the results (sorted pairing: by position)")
-    parser.add_argument("--protocol", default="basicsr", metavar="NAME", help="evaluation protocol (default basicsr)")
+    parser.add_argument("--protocol", metavar="NAME",
+                        help="evaluation protocol (default: restore.metrics.DEFAULT_PROTOCOL, basicsr)")
     parser.add_argument("--crop", type=int, metavar="N", help="crop N pixels from every border (default: the protocol's)")
     parser.add_argument("--pairing", choices=["same_name", "sorted", "replace", "regex"],
                         help="how results pair with ground truth, as in the datasets (default: the protocol's)")
@@ -58,10 +59,10 @@ def run(args: argparse.Namespace) -> int:
     from restore.engine.score_folders import (check_outputs, find_triples, load_target, size_hint,
                                                write_outputs)
     from restore.metrics.evaluator import Evaluator
-    from restore.metrics.protocols import get_protocol
+    from restore.metrics.protocols import DEFAULT_PROTOCOL, get_protocol
 
-    protocol = get_protocol(args.protocol)
-    evaluator = Evaluator(args.protocol, metrics=args.metrics, crop_border=args.crop)
+    protocol = get_protocol(args.protocol or DEFAULT_PROTOCOL)
+    evaluator = Evaluator(protocol.name, metrics=args.metrics, crop_border=args.crop)
     pairs = find_triples(args.pred, args.gt, args.mask, args.pairing or protocol.pairing, args.pair_replace,
                          recursive=args.recursive, pred_glob=args.pred_glob, gt_glob=args.gt_glob)
     csv_path = args.csv or f"scores_{protocol.name}.csv"

@@ -59,14 +59,18 @@ RUN_NAME = FolderName("run name", r"[A-Za-z0-9][A-Za-z0-9._+-]*", "letters, digi
 SetName = Annotated[str, FolderName("set name")]
 
 
+# Protocol and metric names come from the metrics package's own tables, read through the
+# registry (this layer sits below the components and never imports them).
 def _protocol_names() -> list[str]:
-    from restore.metrics.protocols import PROTOCOLS
-
-    return sorted(PROTOCOLS)
+    return registry.names("protocol")
 
 
 def _metric_names() -> list[str]:
     return registry.names("metric")
+
+
+def _default_protocol() -> str:
+    return registry.default("protocol")
 
 
 Protocol = Annotated[str, OneOf("evaluation protocol", _protocol_names)]
@@ -101,7 +105,7 @@ class EvalSet:
 
     __component__: ClassVar[tuple[str, str]] = ("dataset", "dataset")
     dataset: Annotated[Component, Kind("dataset")]
-    protocol: Protocol = "basicsr"
+    protocol: Protocol = field(default_factory=_default_protocol)
     metrics: list[MetricName] | None = None  # None: the protocol's own metrics
     crop_border: int | None = None
     batch_size: int = 1

@@ -27,6 +27,7 @@ from torch import Tensor
 
 from restore.engine.evaluate import EvalResult
 from restore.metrics.protocols import get_protocol
+from restore.metrics.table import higher_is_better, ranking_order
 
 DISPLAY_SIZE = 512  # longest side of an embedded full image
 CROP_SIZE = 96  # side of the zoomed region
@@ -51,20 +52,16 @@ class Panel:
 #: set name -> dataset index -> the images :func:`extremes` picks (triples or panels).
 Images = Mapping[str, Mapping[int, "Triple | Panel"]]
 
-# metric -> higher is better
-_ORIENTATION = {"psnr": True, "ssim": True, "lpips": False, "lab_mae": False}
-
-
 def primary_metric(result: EvalResult) -> tuple[str, bool] | None:
-    """``(row key, higher_is_better)`` ranking images of ``result``: LAB MAE for shadow protocols
-    (lower is better, the field's headline "RMSE"), else PSNR, else SSIM, else LPIPS."""
+    """``(row key, higher_is_better)`` ranking images of ``result``, both from the metric table
+    (:func:`restore.metrics.table.ranking_order`): LAB MAE for shadow protocols (lower is better,
+    the field's headline "RMSE"), else PSNR, else SSIM, else LPIPS, else a user metric."""
     if not result.scored:
         return None
     columns = result.columns or tuple(k for k in (result.rows[0] if result.rows else {}) if k != "name")
-    order = ("lab_mae", "psnr", "ssim", "lpips") if get_protocol(result.protocol).shadow else ("psnr", "ssim", "lpips", "lab_mae")
-    for key in order:
+    for key in ranking_order(get_protocol(result.protocol).shadow is not None):
         if key in columns:
-            return key, _ORIENTATION[key]
+            return key, higher_is_better(key)
     return None
 
 

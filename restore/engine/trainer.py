@@ -51,11 +51,10 @@ from restore.engine.transfer import freeze_by_rules, transfer_from_file
 from restore.engine.weights_meta import META_KEY, weights_meta
 from restore.errors import ConfigError, RestoreError
 from restore.losses.weighted import WeightedSum
+from restore.metrics.table import best_keys
 from restore.utils.files import plain_name_problem
 from restore.utils.shorten import shorten_list
 
-# Summary keys worth a "best" weights file, and whether lower is better.
-BEST_KEYS = {"psnr": False, "ssim": False, "lpips": True, "lab_mae_pi": True, "lab_mae_pp": True}
 
 
 class Trainer:
@@ -269,15 +268,16 @@ class Trainer:
         restorer = Restorer.from_options(net, self.options.infer, self.device)
         results: dict[str, Any] = {}
         scalars: dict[str, float] = {}
+        best = best_keys()  # summary keys worth a "best" weights file -> lower is better (metric table)
         for name, spec in self.options.datasets.val.items():
             result = evaluate(restorer, self.val_sets[name], spec, self.ctx, keep=2 if self.ctx.is_main else 0)
             results[name] = result
             parts = []
             for key, value in result.summary.items():
                 scalars[f"val/{name}/{key}"] = value
-                if key in BEST_KEYS and not math.isnan(value):
+                if key in best and not math.isnan(value):
                     parts.append(f"{key} {value:.4f}")
-                    self._update_best(name, key, value)
+                    self._update_best(name, key, value, lower=best[key])
             self.log.info(f"[iter {self.iteration}] val {name} ({result.protocol}): " + ", ".join(parts))
             for k, (inp, out, tgt) in enumerate(result.samples):
                 panels = [t.float().cpu().squeeze(0) for t in (inp, out, tgt) if t is not None]
@@ -289,9 +289,8 @@ class Trainer:
             cb.on_validation_end(self, results)
         return results
 
-    def _update_best(self, set_name: str, key: str, value: float) -> None:
+    def _update_best(self, set_name: str, key: str, value: float, *, lower: bool) -> None:
         tag = f"{set_name}_{key}"
-        lower = BEST_KEYS[key]
         old = self.best.get(tag)
         if old is None or (value < old["value"] if lower else value > old["value"]):
             self.best[tag] = {"value": value, "iter": self.iteration}

@@ -12,6 +12,7 @@ Usage (the engine and the CLI do this)::
 quantises it), uint8 in [0, 255] (already quantised; never re-quantised) or uint16 (16-bit PNGs:
 converted to float64 ``/ 65535``, then quantised like a float image). Dataset values are the mean
 of per-image values; shadow LAB MAE is reported both per-image ("_pi") and pooled ("_pp").
+Which metrics exist, their keys and user metrics come from :mod:`restore.metrics.table`.
 A per-image PSNR of ``inf`` (identical images) makes the mean ``inf``, as in BasicSR.
 
 A region value (``*_s``, ``*_ns``) of an image whose region is empty (no shadow pixels, no mask)
@@ -26,19 +27,19 @@ the images, raised before anything is recorded.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor
 
 from restore.errors import ConfigError, DataError
-from restore.utils.suggest import did_you_mean
 from restore.metrics.color import rgb_to_y, rgb_to_y_edsr
 from restore.metrics.lpips_metric import MIN_SIZE as LPIPS_MIN_SIZE
-from restore.metrics.protocols import METRICS, Protocol, get_protocol, quantize
+from restore.metrics.protocols import DEFAULT_PROTOCOL, Protocol, get_protocol, quantize
 from restore.metrics.psnr import crop, psnr
 from restore.metrics.shadow import SUM_KEYS, lab_mae, prepare_family_a, prepare_family_b, region_psnr_ssim
 from restore.metrics.ssim import ssim
+from restore.metrics.table import Metric, get_metric, metric_names
 
 LAB_REGIONS = (("", "all"), ("_s", "s"), ("_ns", "ns"))
 SSIM_WINDOW = {"gaussian": 11, "skimage_uniform": 7}  # 'matlab3d' pads: any size works
@@ -61,7 +62,7 @@ class Evaluator:
 
     def __init__(
         self,
-        protocol: str = "basicsr",
+        protocol: str = DEFAULT_PROTOCOL,
         metrics: list[str] | None = None,
         crop_border: int | None = None,
         device: torch.device | str | None = None,
@@ -69,7 +70,8 @@ class Evaluator:
         lpips_backbone: str | None = None,
     ) -> None:
         """``protocol``: a name in :data:`PROTOCOLS`; ``metrics``: subset of the protocol's available
-        metrics (default: its own list); ``crop_border``: override of the protocol's default;
+        metrics, user metrics of :mod:`restore.metrics.table` included (default: its own list);
+        ``crop_border``: override of the protocol's default;
         ``device``: where inputs are moved before scoring (default: the prediction's device; the
         target and mask follow it);
         ``lpips_backbone``: explicit LPIPS backbone checkpoint (else env var / torch hub cache).
@@ -81,11 +83,10 @@ class Evaluator:
             metrics = [metrics]
         chosen = list(p.metrics if metrics is None else metrics)
         for m in chosen:
-            if m not in METRICS:
-                raise ConfigError(f"unknown metric {m!r}{did_you_mean(m, METRICS)} (known: {', '.join(METRICS)})")
+            get_metric(m)  # ConfigError with a did-you-mean when unknown
             if m not in available:
                 raise ConfigError(f"metric {m!r} is not defined for protocol {p.name!r} (available: {', '.join(available)})")
-        self.metrics: tuple[str, ...] = tuple(m for m in METRICS if m in chosen)
+        self.metrics: tuple[str, ...] = tuple(m for m in metric_names() if m in chosen)
         if crop_border is not None and crop_border < 0:
             raise ConfigError(f"crop_border must be >= 0, got {crop_border}")
         self.crop_border: int = p.crop_border if crop_border is None else int(crop_border)
@@ -97,22 +98,18 @@ class Evaluator:
             from restore.metrics.lpips_metric import LPIPSMetric
 
             self._lpips = LPIPSMetric(p.lpips_net, backbone_path=lpips_backbone, device=self.device)
-        self.keys: tuple[str, ...] = self._row_keys()
+        # user metrics: loaded now, so a target that cannot be imported fails before any scoring
+        self._user = {m: _user_metric(get_metric(m)) for m in self.metrics if not get_metric(m).builtin}
+        # row key -> (its metric, region suffix)
+        self._owner: dict[str, tuple[Metric, str]] = {}
+        for m in self.metrics:
+            metric = get_metric(m)
+            for key in metric.row_keys(p.shadow):
+                self._owner[key] = (metric, key[len(m):])
+        self.keys: tuple[str, ...] = tuple(self._owner)
         self.reset()
 
     # ----------------------------------------------------------------- layout
-    def _row_keys(self) -> tuple[str, ...]:
-        keys: list[str] = []
-        shadow_a = self.protocol.shadow == "a"
-        for m in self.metrics:
-            if m == "lab_mae":
-                keys += ["lab_mae", "lab_mae_s", "lab_mae_ns"]
-            elif m in ("psnr", "ssim") and shadow_a:
-                keys += [m, f"{m}_s", f"{m}_ns"]
-            else:
-                keys.append(m)
-        return tuple(keys)
-
     def reset(self) -> None:
         """Forget all rows and sums."""
         self.rows: list[dict[str, float | str | None]] = []
@@ -202,6 +199,7 @@ class Evaluator:
                 values["ssim"] = ssim(xc, yc, data_range=p.ssim_range, variant=p.ssim)
             if "lpips" in self.metrics:
                 values["lpips"] = self._lpips_values(x / p.scale, y / p.scale)
+            self._user_values(x / p.scale, y / p.scale, values)
         return self._record(values, valid, pool, pred.shape[0], names)
 
     # ----------------------------------------------------------------- validation
@@ -305,6 +303,17 @@ class Evaluator:
         assert self._lpips is not None
         return self._lpips(x, y)
 
+    def _user_values(self, x: Tensor, y: Tensor, values: dict[str, Tensor]) -> None:
+        """User metrics on ``(B, C, H, W)`` float64 images in [0, 1]; each must give ``(B,)`` values."""
+        for name, fn in self._user.items():
+            out = torch.as_tensor(fn(x, y)).to(x.device, torch.float64)
+            if tuple(out.shape) != (x.shape[0],):
+                raise ConfigError(
+                    f"metric {name!r} ({get_metric(name).target}) returned shape {tuple(out.shape)}; "
+                    f"expected one value per image, ({x.shape[0]},)"
+                )
+            values[name] = out
+
     def _shadow(
         self, x: Tensor, y: Tensor, mask: Tensor | None, values: dict[str, Tensor], valid: dict[str, Tensor]
     ) -> dict[str, float]:
@@ -314,6 +323,7 @@ class Evaluator:
         xs, ys, shadow = prepare(x, y, mask)
         if "lpips" in self.metrics:  # on the images the protocol measures (clamped to [0, 1])
             values["lpips"] = self._lpips_values(xs, ys)
+        self._user_values(xs, ys, values)
         b = x.shape[0]
         # a region value exists iff the region has pixels (no mask: no shadow region at all)
         n_all = float(xs[0, 0].numel())
@@ -386,8 +396,9 @@ class Evaluator:
                 out.setdefault(_count_name(k), self._cnt[k])
         for k in self.keys:
             mean = self._sum[k] / self._cnt[k] if self._cnt[k] else math.nan
-            if k.startswith("lab_mae"):
-                region = {"lab_mae": "all", "lab_mae_s": "s", "lab_mae_ns": "ns"}[k]
+            metric, suffix = self._owner[k]
+            if metric.pooled:  # LAB MAE: the pixel sums of the shadow module
+                region = {"": "all", "_s": "s", "_ns": "ns"}[suffix]
                 n = self._pool[f"n_{region}"]
                 out[f"{k}_pp"] = self._pool[f"sum_{region}"] / n if n else math.nan
                 out[f"{k}_pi"] = mean
@@ -398,6 +409,12 @@ class Evaluator:
     def format_table(self, summary: dict[str, float] | None = None, *, title: str | None = None) -> str:
         """Markdown table of a summary (default: :meth:`summary`), protocol name and label in the header."""
         return format_table(self.summary() if summary is None else summary, self.protocol, title=title)
+
+
+def _user_metric(metric: Metric) -> Callable[[Tensor, Tensor], object]:
+    """The callable of a user metric: its target, instantiated once when it is a class."""
+    fn = metric.load()
+    return fn() if isinstance(fn, type) else fn
 
 
 def _count_name(key: str) -> str:

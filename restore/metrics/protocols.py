@@ -14,7 +14,8 @@ script (rounded Y). Each :class:`Protocol` fixes every choice that changes the d
 * ``ssim`` variant (see :mod:`restore.metrics.ssim`), default ``crop_border``, ``pairing`` of result
   and GT files when scoring folders (``'same_name'`` = same stem, or ``'sorted'`` = position in the
   sorted listings, MATLAB ``dir`` order; applied by :mod:`restore.data.pairing`), default
-  ``metrics``, ``lpips_net`` and the shadow ``family`` ('a' / 'b').
+  ``metrics`` (names of :mod:`restore.metrics.table`, which says what each needs), ``lpips_net``
+  and the shadow ``family`` ('a' / 'b').
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ import torch
 from torch import Tensor
 
 from restore.errors import ConfigError
+from restore.metrics.table import get_metric, metric_names
+from restore.registry import OwnedKind
 from restore.utils.suggest import did_you_mean
 
 Quantize = Literal["round", "round_half_up", "trunc"] | None
@@ -34,7 +37,7 @@ Color = Literal["rgb", "y", "y_round", "y_edsr"]
 QUANTIZE_RULES = ("round", "round_half_up", "trunc", None)
 COLORS = ("rgb", "y", "y_round", "y_edsr")
 PAIRINGS = ("same_name", "sorted")
-METRICS = ("psnr", "ssim", "lpips", "lab_mae")
+_NEED_WORDS = {"ssim": "an SSIM variant", "shadow": "a shadow family"}
 
 
 @dataclass(frozen=True)
@@ -63,26 +66,25 @@ class Protocol:
             raise ValueError(f"{self.name}: color must be one of {COLORS}, got {self.color!r}")
         if self.pairing not in PAIRINGS:
             raise ValueError(f"{self.name}: pairing must be one of {PAIRINGS}, got {self.pairing!r}")
-        unknown = set(self.metrics) - set(METRICS)
+        unknown = set(self.metrics) - set(metric_names())
         if unknown:
             raise ValueError(f"{self.name}: unknown metrics {sorted(unknown)}")
-        if "ssim" in self.metrics and self.ssim is None:
-            raise ValueError(f"{self.name}: lists ssim but has no SSIM variant")
-        if "lab_mae" in self.metrics and self.shadow is None:
-            raise ValueError(f"{self.name}: lab_mae needs a shadow family")
+        for m in self.metrics:
+            missing = [n for n in get_metric(m).needs if not self.has(n)]
+            if missing:
+                raise ValueError(f"{self.name}: lists {m}, which needs {_NEED_WORDS[missing[0]]}")
         if self.color == "y_round" and (self.scale != 255.0 or self.quantize is None):
             raise ValueError(f"{self.name}: 'y_round' needs uint8 data (scale 255, quantised)")
 
+    def has(self, need: str) -> bool:
+        """Whether this protocol meets a metric's need (see :mod:`restore.metrics.table`):
+        ``'ssim'`` an SSIM variant, ``'shadow'`` a shadow family."""
+        return {"ssim": self.ssim is not None, "shadow": self.shadow is not None}[need]
+
     def available_metrics(self) -> tuple[str, ...]:
-        """Metrics this protocol can compute: PSNR and LPIPS always, SSIM if it has a variant,
-        LAB MAE for shadow families."""
-        out = ["psnr"]
-        if self.ssim is not None:
-            out.append("ssim")
-        out.append("lpips")
-        if self.shadow is not None:
-            out.append("lab_mae")
-        return tuple(out)
+        """Metrics this protocol can compute, in table order: those whose needs it meets (PSNR,
+        LPIPS and user metrics always, SSIM with a variant, LAB MAE for shadow families)."""
+        return tuple(m for m in metric_names() if all(self.has(n) for n in get_metric(m).needs))
 
 
 def _p(**kw) -> Protocol:
@@ -255,6 +257,23 @@ PROTOCOLS: dict[str, Protocol] = {
 }
 
 DEFAULT_PROTOCOL = "basicsr"
+
+
+def _where(name: str) -> str:
+    """Where protocol ``name`` lives, for the registry: the table itself (KeyError when unknown)."""
+    if name not in PROTOCOLS:
+        raise KeyError(name)
+    return f"{__name__}:PROTOCOLS"
+
+
+#: What :mod:`restore.registry` reads for its setting kind ``protocol`` (it names this by string),
+#: so option files are checked against :data:`PROTOCOLS` without the config layer importing it.
+REGISTRY_VIEW = OwnedKind(
+    names=lambda: tuple(PROTOCOLS),
+    target=_where,
+    get=lambda name: PROTOCOLS[name],
+    default=DEFAULT_PROTOCOL,
+)
 
 
 def get_protocol(name: str) -> Protocol:

@@ -1,4 +1,5 @@
-"""The HTML report: metric orientation, best/worst choice, the zoom window, a self-contained file."""
+"""The HTML report: metric orientation (the trainer's, from the metric table), best/worst choice,
+the zoom window, a self-contained file."""
 
 from __future__ import annotations
 
@@ -135,3 +136,32 @@ def test_a_panel_renders_like_its_triple():
     assert isinstance(panels[11], Panel) and panels[11].size == (300, 200)
     meta = {"generated": "fixed"}
     assert render({"s": r}, {"s": panels}, meta=meta) == render({"s": r}, {"s": triples}, meta=meta)
+
+
+def mean_abs_error(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return (pred - target).abs().flatten(1).mean(1)
+
+
+def test_report_and_trainer_agree_on_every_metrics_direction():
+    """For each metric of the table (a registered user metric too), the image the report calls
+    best is the one whose value the trainer's best-weights rule would keep."""
+    from restore.engine import trainer
+    from restore.metrics.table import get_metric, metric_names, registered_metric
+
+    values = [2.0, 1.0, 3.0]  # lowest: image 1, highest: image 2
+    with registered_metric("mae", f"{__name__}:mean_abs_error", better="lower"):
+        names = metric_names()
+        assert names == ("psnr", "ssim", "lpips", "lab_mae", "mae")
+        picked = {}
+        for m in names:
+            protocol = "shadow_b" if m == "lab_mae" else "basicsr"
+            r = result(protocol, "x", (m,), [{"name": str(i), m: v} for i, v in enumerate(values)])
+            key, higher = primary_metric(r)
+            best = extremes(r)[0]
+            assert key == m and best[0] == "best"
+            picked[m] = int(best[2]["name"])
+            # the trainer keeps a new best when the value is lower (resp. higher) than the old one
+            lower = {k: trainer.best_keys()[k] for k in get_metric(m).headline_keys()}
+            assert set(lower.values()) == {not higher}, (m, lower)
+            assert picked[m] == (int(np.argmin(values)) if not higher else int(np.argmax(values)))
+    assert picked == {"psnr": 2, "ssim": 2, "lpips": 1, "lab_mae": 1, "mae": 1}
