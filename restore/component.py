@@ -4,6 +4,10 @@ components that take other components as arguments (a wrapper network's inner ne
 It sits beside :mod:`restore.registry` at the bottom of the package, so an architecture can
 declare a nested section (``Annotated[Component, Kind("arch")]``) without importing the config
 package; the option validator reads that annotation and checks the nested section at load time.
+A list of such sections with keys of their own beside the component's (a mixture's sources:
+``{type, <dataset args>, weight, task}``) is a small dataclass in the component's module, with
+the component field named in ``__component__ = (field name, kind)`` and its own cross-key
+checks in ``__post_init__`` (raising :class:`restore.errors.ConfigKeyError`).
 """
 
 from __future__ import annotations
@@ -36,11 +40,14 @@ class Component:
 
         A user error raised by the constructor (a value the type hints cannot rule out, such as
         a malformed noise name, or a folder that does not exist) is re-raised naming the option
-        file and key, keeping its class.
+        file and key, keeping its class. An error a nested section already located (a mixture
+        source's) keeps its own, more precise, key.
         """
         try:
             return registry.get(self.kind, self.type)(*positional, **self.args, **injected)
         except RestoreError as exc:
-            if not self.where:
+            if not self.where or getattr(exc, "located", False):
                 raise
-            raise type(exc)(f"{self.where}: {exc}") from None
+            located = type(exc)(f"{self.where}: {exc}")
+            located.located = True
+            raise located from None

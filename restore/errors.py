@@ -25,3 +25,17 @@ class MissingWeightsError(RestoreError):
 
 class OutputError(RestoreError):
     """Writing an output failed (disk full, read-only folder, name too long) or would land outside its folder."""
+
+
+class ConfigKeyError(ConfigError):
+    """One key of a section refused by the section's own check (a section dataclass's
+    ``__post_init__``, which cannot know where the section sits in the option file).
+
+    ``key`` names the key relative to the section (dotted, list items by index:
+    ``transfer.1.pattern``) and ``problem`` reads after it (``"must be a positive number"``);
+    the option validator puts the section's path in front and the file before that.
+    """
+
+    def __init__(self, problem: str, key: str = "") -> None:
+        super().__init__(f"{key} {problem}" if key else problem)
+        self.key, self.problem = key, problem

@@ -8,7 +8,11 @@ registered constructor's own signature, so a component's schema lives next to it
 
 A section that mixes its own keys with a component's arguments in one flat mapping (a
 validation set: ``type``, dataset arguments and ``protocol`` side by side) names that component
-field in ``__component__ = (field name, registry kind)``.
+field in ``__component__ = (field name, registry kind)``. The same holds for such a section
+nested in a component's arguments (a mixture's ``sources``: :class:`restore.data.mixture.MixtureSource`).
+A section that may be written as one ``key: value`` pair (a transfer rule ``{encoders: freeze}``)
+names its two fields in ``__pair__``. A section's ``__post_init__`` refusing one key raises
+:class:`restore.errors.ConfigKeyError`, so the error names the whole key and its file.
 
 Paths in option files are relative to the working directory (run from the project root).
 """
@@ -16,13 +20,15 @@ Paths in option files are relative to the working directory (run from the projec
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import re
+import typing
 from dataclasses import dataclass, field
 from typing import Annotated, Any, ClassVar, Literal
 
 from restore import registry
 from restore.component import Component, Kind
-from restore.errors import ConfigError
+from restore.errors import ConfigError, ConfigKeyError
 
 
 @dataclass(frozen=True)
@@ -192,19 +198,60 @@ class Infer:
     amp: Literal["bf16", "fp16"] | None = None
 
 
+TransferAction = Literal["keep", "reinit", "freeze"]
+TRANSFER_ACTIONS: tuple[str, ...] = typing.get_args(TransferAction)
+
+
+@dataclass(frozen=True)
+class TransferRule:
+    """One ``path.transfer`` rule: state_dict keys matching ``pattern`` get ``action``.
+
+    ``pattern`` is an ``fnmatch`` pattern (``*`` crosses dots) that also covers every key below
+    it as a module prefix (``encoders`` is ``encoders`` or ``encoders.*``). In an option file a
+    rule is ``{pattern: P, action: A}``, or ``{P: A}`` for short. What the actions do:
+    :mod:`restore.engine.transfer`.
+    """
+
+    __pair__: ClassVar[tuple[str, str]] = ("pattern", "action")
+    pattern: str
+    action: TransferAction
+
+    def __post_init__(self) -> None:
+        # The option validator has checked the types; rules built in code get the same checks.
+        if not isinstance(self.pattern, str) or not self.pattern.strip():
+            raise ConfigKeyError(f"must be a non-empty string, got {self.pattern!r}", "pattern")
+        if self.action not in TRANSFER_ACTIONS:
+            raise ConfigKeyError(f"names an unknown action {self.action!r} (known: {', '.join(TRANSFER_ACTIONS)})", "action")
+
+    def matches(self, key: str) -> bool:
+        """Whether the state_dict key ``key`` falls under this rule."""
+        return fnmatch.fnmatchcase(key, self.pattern) or fnmatch.fnmatchcase(key, self.pattern + ".*")
+
+
 @dataclass
 class Paths:
     """Where runs go, and the weights a run starts from.
 
-    ``transfer``: ordered ``{pattern, action}`` rules (keep / freeze / reinit) applied when
-    loading ``pretrained`` into a fine-tuning model (:mod:`restore.engine.transfer`).
+    ``transfer``: ordered :class:`TransferRule` s (keep / freeze / reinit) applied when loading
+    ``pretrained`` into a fine-tuning model (:mod:`restore.engine.transfer`); the first rule
+    matching a key decides, so a rule repeating an earlier rule's pattern would never apply.
     """
 
     experiments_root: str = "experiments"
     results_root: str = "results"
     pretrained: str | None = None
     strict_load: bool = True
-    transfer: list[dict[str, str]] | None = None
+    transfer: list[TransferRule] | None = None
+
+    def __post_init__(self) -> None:
+        first: dict[str, int] = {}
+        for i, rule in enumerate(self.transfer or ()):
+            j = first.setdefault(rule.pattern, i)
+            if j != i:
+                raise ConfigKeyError(
+                    f"repeats the pattern {rule.pattern!r} of rule {j}, which decides first: this rule would never apply",
+                    f"transfer.{i}.pattern",
+                )
 
 
 @dataclass

@@ -7,6 +7,7 @@ gives us only None, bool, int, float, str, list and dict; everything here is abo
 
 from __future__ import annotations
 
+import dataclasses
 import types
 import typing
 from pathlib import Path
@@ -96,6 +97,10 @@ def describe(annotation: Any) -> str:
         return "a mapping"
     if annotation is Path:
         return "str"
+    if dataclasses.is_dataclass(annotation):  # a section: its keys (a flat component's 'type' first)
+        flat = getattr(annotation, "__component__", None)
+        keys = [f.name for f in dataclasses.fields(annotation) if f.init and not (flat and f.name == flat[0])]
+        return "{" + ", ".join((["type", "..."] if flat else []) + keys) + "}"
     return getattr(annotation, "__name__", str(annotation))
 
 

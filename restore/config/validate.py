@@ -17,7 +17,7 @@ from restore import registry
 from restore.config.loader import KeyPath, Origins, one_line
 from restore.config.schema import INJECTED, Component, FolderName, Kind, OneOf
 from restore.config.typecheck import describe, matches, strip_annotated, yaml_type_name
-from restore.errors import ConfigError
+from restore.errors import ConfigError, ConfigKeyError
 from restore.utils.suggest import did_you_mean
 
 _MISSING = dataclasses.MISSING
@@ -196,7 +196,7 @@ def _component(
     for key in sorted(INJECTED[kind] & set(args)):
         ctx.fail(path + (key,), f"key {_dotted(path + (key,))!r} is set by the engine, not by options")
     if not var_kw:
-        valid = ["type", *params, *(reserved or {})]
+        valid = list(dict.fromkeys(["type", *params, *(reserved or {})]))
         _check_keys(ctx, path, args, valid, f"{kind} {name!r}")
     checked: dict[str, Any] = {}
     for pname, param in params.items():
@@ -208,10 +208,27 @@ def _component(
     return Component(kind, name, checked, where=f"{ctx.source(path)}: {_dotted(path)}")
 
 
+def _expand_pair(cls: type, value: dict) -> dict:
+    """``{K: V}`` -> ``{key field: K, value field: V}`` for a section that declares
+    ``__pair__ = (key field, value field)`` (a transfer rule written ``{encoders: freeze}``)."""
+    pair = getattr(cls, "__pair__", None)
+    if pair is None or len(value) != 1:
+        return value
+    ((key, item),) = value.items()
+    if key in {f.name for f in dataclasses.fields(cls)}:
+        return value
+    return {pair[0]: key, pair[1]: item}
+
+
 def validate_section(ctx: _Context, path: KeyPath, value: Any, cls: type) -> Any:
-    """A mapping -> an instance of the section dataclass ``cls``."""
+    """A mapping -> an instance of the section dataclass ``cls``.
+
+    The section's own cross-key check (its ``__post_init__``) may refuse one key by raising
+    :class:`ConfigKeyError`; the message then names that key under ``path``.
+    """
     if not isinstance(value, dict):
         ctx.fail(path, f"key {_dotted(path)!r} must be a mapping, got {yaml_type_name(value)}")
+    value = _expand_pair(cls, value)
     hints = typing.get_type_hints(cls, include_extras=True)
     fields = [f for f in dataclasses.fields(cls) if f.init]
     own = {f.name for f in fields}
@@ -234,6 +251,9 @@ def validate_section(ctx: _Context, path: KeyPath, value: Any, cls: type) -> Any
             ctx.fail(path, f"missing required key {_dotted(path + (f.name,))!r}")
     try:
         return cls(**kwargs)
+    except ConfigKeyError as exc:  # the section's __post_init__ refusing one of its keys
+        where = path + tuple(exc.key.split(".")) if exc.key else path
+        ctx.fail(where, f"key {_dotted(where)!r} {exc.problem}")
     except ConfigError as exc:  # a check across keys in the section's __post_init__
         ctx.fail(path, str(exc))
 

@@ -16,8 +16,10 @@ sources are dropped so that samples of different sources collate; ``task`` is th
 ``task`` key (else the dataset's own ``task`` attribute, e.g. the degradation name, else
 ``source<i>``), ``task_id`` its index in ``sources`` (names in :attr:`MixtureDataset.tasks`),
 ``name`` is ``<task>/<source name>``. ``weight`` and ``task`` are the mixture's keys; every
-other key is the source dataset's (checked against its constructor here, with the source's
-position in the message). A source without ``phase`` or ``seed`` gets the mixture's.
+other key is the source dataset's. A source is a :class:`MixtureSource` section, so the option
+validator checks it at load time like any other section (unknown keys, types, the dataset's
+arguments against its constructor), naming the file and ``datasets.train.sources.<i>.<key>``.
+A source without ``phase`` or ``seed`` gets the mixture's.
 
 Training (``phase: train``) — key ``(index, seed)``, ``len`` = ``length`` (default: the
 sources' total): the source is drawn from the sample seed with probability ``weight / sum``
@@ -45,63 +47,71 @@ from __future__ import annotations
 
 import bisect
 import inspect
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import torch
 
 from restore import registry
+from restore.component import Component, Kind
 from restore.data.base import ProblemSink, SeededDataset, check_phase, make_generator, parse_key, stable_seed
-from restore.errors import ConfigError, DataError, RestoreError
+from restore.errors import ConfigError, ConfigKeyError, DataError
 
-#: Keys of the mixture's own, besides the source dataset's arguments.
-SOURCE_KEYS = ("weight", "task")
 #: Sample keys kept from a source.
 KEPT = ("input", "target", "name", "input_path")
 
 
-def build_source(index: int, spec: Any, phase: str, seed: int) -> tuple[SeededDataset, float, str | None]:
-    """Validate and build ``sources[index]``; returns ``(dataset, weight, task or None)``."""
-    from restore.config.typecheck import describe, matches, yaml_type_name
-    from restore.config.validate import component_parameters
+@dataclass
+class MixtureSource:
+    """One entry of ``sources``: a dataset section plus the mixture's own keys, in one mapping
+    (``{type: degraded_folder, root: ..., weight: 2, task: derain}``).
 
+    The option validator checks it at load time like any section (the dataset's arguments
+    against its constructor), naming the file and ``datasets.<...>.sources.<i>.<key>``.
+    ``weight``: relative draw probability (> 0); ``task``: the tag (default: the dataset's own
+    ``task`` attribute, else ``source<i>``).
+    """
+
+    __component__: ClassVar[tuple[str, str]] = ("dataset", "dataset")
+    dataset: Annotated[Component, Kind("dataset")]
+    weight: float = 1.0
+    task: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.dataset.type == "mixture":
+            raise ConfigKeyError("must not be 'mixture': a mixture cannot contain a mixture (list its sources instead)", "type")
+        weight = self.weight
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight > 0:
+            raise ConfigKeyError(f"must be a positive number, got {weight!r}", "weight")
+
+
+def as_source(index: int, spec: MixtureSource | Mapping[str, Any]) -> MixtureSource:
+    """``sources[index]`` as a :class:`MixtureSource`: from the option validator already one;
+    from code a ``{type, **dataset args, weight?, task?}`` mapping, whose arguments the dataset's
+    constructor judges when it is built."""
+    if isinstance(spec, MixtureSource):
+        return spec
     where = f"sources.{index}"
-    if not isinstance(spec, dict):
-        raise ConfigError(f"{where} must be a mapping with a 'type' (a dataset name), got {yaml_type_name(spec)}")
+    if not isinstance(spec, Mapping):
+        raise ConfigError(f"{where} must be a mapping with a 'type' (a dataset name), got {type(spec).__name__}")
     name = spec.get("type")
     if not isinstance(name, str) or name not in registry.names("dataset"):
         raise ConfigError(f"{where}.type: {registry.unknown_name_message('dataset', str(name))}")
-    if name == "mixture":
-        raise ConfigError(f"{where}.type: a mixture cannot contain a mixture (list its sources instead)")
-    weight = spec.get("weight", 1.0)
-    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight > 0:
-        raise ConfigError(f"{where}.weight must be a positive number, got {weight!r}")
-    task = spec.get("task")
-    if task is not None and not isinstance(task, str):
-        raise ConfigError(f"{where}.task must be a string, got {task!r}")
-    params, hints, var_kw = component_parameters("dataset", name)
-    args = {k: v for k, v in spec.items() if k != "type" and k not in SOURCE_KEYS}
-    for key, value in args.items():
-        if key not in params:
-            if var_kw:
-                continue
-            valid = ", ".join(sorted({*params, "type", *SOURCE_KEYS}))
-            raise ConfigError(f"{where}: unknown key {key!r} for dataset {name!r} (valid keys: {valid})")
-        hint = hints.get(key)
-        if hint is not None and not matches(value, hint):
-            raise ConfigError(f"{where}.{key} must be {describe(hint)}, got {yaml_type_name(value)} {value!r}")
-    for pname, param in params.items():
-        if param.default is inspect.Parameter.empty and pname not in args:
-            raise ConfigError(f"{where}: missing required key {pname!r} for dataset {name!r}")
-    if "phase" in params:
-        args.setdefault("phase", phase)
-    if "seed" in params:
-        args.setdefault("seed", seed)
+    own = {k: spec[k] for k in ("weight", "task") if k in spec}
+    args = {k: v for k, v in spec.items() if k not in ("type", "weight", "task")}
     try:
-        dataset = registry.get("dataset", name)(**args)
-    except RestoreError as exc:
-        raise type(exc)(f"{where} ({name}): {exc}") from None
-    return dataset, float(weight), task
+        return MixtureSource(Component("dataset", name, args, where=where), **own)
+    except ConfigKeyError as exc:
+        raise ConfigError(f"{where}.{exc.key} {exc.problem}") from None
+
+
+def build_source(source: MixtureSource, phase: str, seed: int) -> SeededDataset:
+    """The source's dataset; one without its own ``phase`` or ``seed`` gets the mixture's."""
+    params = inspect.signature(registry.get("dataset", source.dataset.type)).parameters
+    inherited = {k: v for k, v in (("phase", phase), ("seed", seed)) if k in params and k not in source.dataset.args}
+    return source.dataset.build(**inherited)
 
 
 def sample_sizes(dataset: Any) -> tuple[int, int] | None:
@@ -119,7 +129,8 @@ class MixtureDataset(SeededDataset):
 
     Args (YAML options):
         sources: dataset sections, each with ``type``, its own arguments, and optionally
-            ``weight`` (default 1) and ``task`` (the tag).
+            ``weight`` (default 1) and ``task`` (the tag): :class:`MixtureSource` s, or from code
+            plain mappings of the same keys.
         tag_tasks: add ``task`` (str) and ``task_id`` (int) to each sample (false for TAPE).
         batch_by_task: draw one source per training batch instead of per sample.
         length: training epoch length (default: the sum of the sources' lengths).
@@ -128,7 +139,7 @@ class MixtureDataset(SeededDataset):
 
     def __init__(
         self,
-        sources: list[dict[str, Any]],
+        sources: list[MixtureSource],
         tag_tasks: bool = True,
         batch_by_task: bool = False,
         length: int | None = None,
@@ -140,13 +151,13 @@ class MixtureDataset(SeededDataset):
             raise ConfigError("sources must be a non-empty list of dataset sections")
         if length is not None and length < 1:
             raise ConfigError(f"length must be a positive int or null, got {length}")
-        built = [build_source(i, spec, phase, seed) for i, spec in enumerate(sources)]
-        self.sources = [d for d, _, _ in built]
-        self.weights = [w for _, w, _ in built]
+        specs = [as_source(i, spec) for i, spec in enumerate(sources)]
+        self.sources = [build_source(spec, phase, seed) for spec in specs]
+        self.weights = [float(spec.weight) for spec in specs]
         self.tasks: list[str] = []
-        for i, (dataset, _, task) in enumerate(built):
+        for i, (dataset, spec) in enumerate(zip(self.sources, specs)):
             own = getattr(dataset, "task", None)
-            name = task if task is not None else own if isinstance(own, str) else f"source{i}"
+            name = spec.task if spec.task is not None else own if isinstance(own, str) else f"source{i}"
             if name in self.tasks:
                 raise ConfigError(
                     f"sources.{i}: task {name!r} is also source {self.tasks.index(name)}'s; give each source a distinct 'task'"

@@ -12,46 +12,38 @@ module prefix: ``encoders`` is ``encoders`` or ``encoders.*``.
   (e.g. a head whose input channels changed), a key only the weights have is discarded on
   purpose (e.g. a stage-1 loss head the fine-tuning model does not build).
 
-Errors (one line, :class:`ConfigError`): an unknown action, a rule matching no key of either
+The rule itself (:class:`restore.config.schema.TransferRule`: an empty pattern, an unknown
+action, a repeated pattern) is checked when the options load, naming ``path.transfer.<i>`` and
+the file; rules given in code are checked by :func:`parse_rules`. The errors raised here (one
+line, :class:`ConfigError`) need the model and the weights: a rule matching no key of either
 side (a typo would otherwise silently do nothing), a shape mismatch on a loaded key (unless a
-``reinit`` rule covers it), a ``freeze`` key the weights lack, and with ``strict`` (the default)
-any model key the weights lack ("missing") or weights key the model lacks ("unused") that no
-``reinit`` rule covers. Without ``strict`` those are tolerated and listed in the report.
+``reinit`` rule covers it), a ``freeze`` key the weights lack, and with ``strict`` (the
+default) any model key the weights lack ("missing") or weights key the model lacks ("unused")
+that no ``reinit`` rule covers. Without ``strict`` those are tolerated and listed in the report.
 """
 
 from __future__ import annotations
 
-import fnmatch
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
+from restore.config.schema import TransferRule
 from restore.engine.checkpoint import nonfinite_tensors
-from restore.errors import ConfigError
+from restore.errors import ConfigError, ConfigKeyError
 from restore.utils.shorten import shorten_list
 
-Action = Literal["keep", "reinit", "freeze"]
-ACTIONS: tuple[str, ...] = ("keep", "reinit", "freeze")
+__all__ = ["TransferReport", "TransferRule", "freeze_by_rules", "parse_rules", "transfer_from_file", "transfer_weights"]
 _LIST_MAX = 6
 
 
-@dataclass(frozen=True)
-class TransferRule:
-    """One rule: keys matching ``pattern`` get ``action``."""
-
-    pattern: str
-    action: Action
-
-    def matches(self, key: str) -> bool:
-        return fnmatch.fnmatchcase(key, self.pattern) or fnmatch.fnmatchcase(key, self.pattern + ".*")
-
-
 def parse_rules(rules: Iterable[Any] | None) -> list[TransferRule]:
-    """Rules from ``(pattern, action)`` pairs, ``{pattern: P, action: A}`` or ``{P: A}`` mappings."""
+    """Rules from :class:`TransferRule` s (``path.transfer``, checked when the options loaded),
+    ``(pattern, action)`` pairs, ``{pattern: P, action: A}`` or ``{P: A}`` mappings (from code)."""
     out = []
     for i, rule in enumerate(rules or ()):
         if isinstance(rule, TransferRule):
@@ -65,12 +57,10 @@ def parse_rules(rules: Iterable[Any] | None) -> list[TransferRule]:
             pattern, action = rule
         else:
             raise ConfigError(f"transfer rule {i} must be {{pattern: ..., action: ...}}, got {rule!r}")
-        if not isinstance(pattern, str) or not pattern:
-            raise ConfigError(f"transfer rule {i}: pattern must be a non-empty string, got {pattern!r}")
-        if action not in ACTIONS:
-            raise ConfigError(f"transfer rule {i} ({pattern!r}): unknown action {action!r} "
-                              f"(known: {', '.join(ACTIONS)})")
-        out.append(TransferRule(pattern, action))
+        try:
+            out.append(TransferRule(pattern, action))
+        except ConfigKeyError as exc:
+            raise ConfigError(f"transfer rule {i} ({pattern!r}): {exc}") from None
     return out
 
 

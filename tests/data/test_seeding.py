@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import os
 import subprocess
@@ -13,6 +14,7 @@ import pytest
 import torch
 
 from restore import registry
+from restore.component import Component, Kind
 from restore.config.typecheck import matches
 from restore.data.base import make_generator, parse_key, stable_seed
 
@@ -62,9 +64,15 @@ def yaml_friendly(hint) -> bool:
         return all(isinstance(a, YAML_LEAVES) for a in typing.get_args(hint))
     if origin in (typing.Union, types.UnionType, list):
         return all(yaml_friendly(a) for a in typing.get_args(hint))
-    if origin is dict:  # a mapping of option sections (a mixture's sources, a degradation's args)
+    if origin is dict:  # a mapping of option values (a degradation's args)
         key, value = typing.get_args(hint)
         return key is str and (value is typing.Any or yaml_friendly(value))
+    if origin is typing.Annotated:  # a nested component section (Annotated[Component, Kind(...)])
+        base, *meta = typing.get_args(hint)
+        return base is Component and any(isinstance(m, Kind) for m in meta)
+    if dataclasses.is_dataclass(hint):  # a section of YAML-friendly keys (a mixture's sources)
+        fields = typing.get_type_hints(hint, include_extras=True)
+        return all(yaml_friendly(fields[f.name]) for f in dataclasses.fields(hint))
     return False
 
 

@@ -145,6 +145,10 @@ def test_rule_errors_are_one_line() -> None:
         transfer_weights(fresh()[0], partial, [("tail", "freeze")], strict=False)
     with pytest.raises(ConfigError, match="rule 0"):
         parse_rules([{"pattern": "a", "action": "keep", "x": 1}])
+    with pytest.raises(ConfigError, match=r"transfer rule 1 \(''\): pattern must be a non-empty string"):
+        parse_rules([("a", "keep"), ("", "keep")])
+    with pytest.raises(ConfigError, match=r"transfer rule 0 \('a'\): action names an unknown action 'thaw'"):
+        parse_rules([{"a": "thaw"}])
     assert parse_rules([("a", "keep"), {"b": "freeze"}, {"pattern": "c", "action": "reinit"}]) == [
         TransferRule("a", "keep"), TransferRule("b", "freeze"), TransferRule("c", "reinit")]
 
