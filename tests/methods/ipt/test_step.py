@@ -134,12 +134,12 @@ def test_registered() -> None:
 
 
 def test_shipped_option_file_matches_the_six_task_network(clean_images: Path) -> None:
-    """options/train/ipt_pretrain.yml: every source is a task of the network, at its scale, 48 px inputs."""
+    """options/ipt/train/ipt_pretrain.yml: every source is a task of the network, at its scale, 48 px inputs."""
     import yaml
 
     from restore.data.mixture import MixtureDataset
 
-    opts = yaml.safe_load((ROOT / "options" / "train" / "ipt_pretrain.yml").read_text())
+    opts = yaml.safe_load((ROOT / "options" / "ipt" / "train" / "ipt_pretrain.yml").read_text())
     assert opts["network"]["scale"] == SIX["scale"] and opts["network"]["num_queries"] == 6
     assert opts["train"]["step"]["type"] == "ipt_pretrain" and opts["train"]["step"]["contrastive_weight"] == 0.1
     train = {k: v for k, v in opts["datasets"]["train"].items() if k not in ("type", "batch_size", "num_workers")}
