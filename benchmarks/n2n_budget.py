@@ -1,7 +1,7 @@
 """Neighbor2Neighbor under a wall-clock budget, scored on Kodak24 with the paper's protocol
 (run by hand; prints figures).
 
-1. Training: ``options/train/n2n_gauss25.yml`` (UNet F=48, batch 4 of 256x256 crops, Adam 3e-4,
+1. Training: ``options/neighbor2neighbor/train/n2n_gauss25.yml`` (UNet F=48, batch 4 of 256x256 crops, Adam 3e-4,
    the N2N step with its regulariser ramp) on clean photos that are not Kodak24 (default:
    ../shared/data/photos plus scikit-image's bundled photographs), with synthetic sigma-25
    noise. The recipe's 100 "epochs" are compressed into the budget: ten timed iterations
@@ -64,7 +64,7 @@ def train(args: argparse.Namespace, folder: Path, workdir: Path) -> tuple[Path, 
 
     def options(total: int, name: str) -> object:
         m = [int(total * f) for f in (0.19, 0.39, 0.59, 0.79)]
-        opts = load_options(ROOT / "options/train/n2n_gauss25.yml", [
+        opts = load_options(ROOT / "options/neighbor2neighbor/train/n2n_gauss25.yml", [
             f"name={name}", f"device={args.device}", f"path.experiments_root={workdir / 'experiments'}",
             f"datasets.train.root={folder}", f"datasets.train.num_workers={args.workers}",
             f"train.total_iter={total}", f"train.step.epoch_length={max(1, total // 100)}",

@@ -4,10 +4,10 @@
 Two runs with the same network (TAPE-R, about 1.07 M parameters) and the same total number of
 iterations, on clean photos that are not Kodak24 (../shared/data/photos):
 
-* two stages: ``--stage1`` iterations of ``options/train/tape_r_pretrain.yml`` on a mixture of
+* two stages: ``--stage1`` iterations of ``options/tape/train/tape_r_pretrain.yml`` on a mixture of
   five synthetic degradations of the photos (Gaussian sigma 5-50, rain, haze, low light, blur;
   no task identities, prior-consistency loss), then ``--stage2`` iterations of
-  ``options/train/tape_r_denoise.yml`` on sigma-25 noise, starting from stage 1 by its
+  ``options/tape/train/tape_r_denoise.yml`` on sigma-25 noise, starting from stage 1 by its
   ``path.transfer`` rules;
 * baseline: ``--stage1 + --stage2`` iterations of the denoising recipe from scratch.
 
@@ -50,7 +50,7 @@ def stage_files(work: Path, args: argparse.Namespace) -> dict[str, Path]:
           batch_size: {batch}, num_workers: 1}}
 """
     return {
-        "stage1": write(work / "stage1.yml", f"""base: {ROOT / 'options/train/tape_r_pretrain.yml'}
+        "stage1": write(work / "stage1.yml", f"""base: {ROOT / 'options/tape/train/tape_r_pretrain.yml'}
 name: gain_stage1
 {common}path: {{experiments_root: {work / 'experiments'}}}
 datasets:
@@ -63,14 +63,14 @@ datasets:
 {sources}
 train: {{total_iter: {args.stage1}, amp: null, scheduler: {{warmup_iter: {args.stage1 // 10}}}, save_every: {args.stage1}, log_every: 50}}
 """),
-        "stage2": write(work / "stage2.yml", f"""base: {ROOT / 'options/train/tape_r_denoise.yml'}
+        "stage2": write(work / "stage2.yml", f"""base: {ROOT / 'options/tape/train/tape_r_denoise.yml'}
 name: gain_stage2
 {common}{denoise_data}train: {{total_iter: {args.stage2}, amp: null, scheduler: {{warmup_iter: {args.stage2 // 10}}}, save_every: {args.stage2}, log_every: 50}}
 path:
   pretrained: {work / 'experiments/gain_stage1/models/final.pth'}
   experiments_root: {work / 'experiments'}
 """),
-        "baseline": write(work / "baseline.yml", f"""base: {ROOT / 'options/train/tape_r_denoise.yml'}
+        "baseline": write(work / "baseline.yml", f"""base: {ROOT / 'options/tape/train/tape_r_denoise.yml'}
 name: gain_baseline
 {common}{denoise_data}train: {{total_iter: {args.stage1 + args.stage2}, amp: null,
         scheduler: {{warmup_iter: {(args.stage1 + args.stage2) // 10}}}, save_every: {args.stage1 + args.stage2}, log_every: 50}}
@@ -106,7 +106,7 @@ def score(weights: Path | None, images: int, device: str) -> tuple[float, float,
     ev = Evaluator("basicsr")
     restorer = None
     if weights is not None:
-        net = build_network(load_options(ROOT / "options/train/tape_r_denoise.yml"))
+        net = build_network(load_options(ROOT / "options/tape/train/tape_r_denoise.yml"))
         load_weights(net, weights)
         restorer = Restorer(net.eval(), device=device)
     t0 = time.perf_counter()

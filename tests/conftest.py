@@ -1,4 +1,8 @@
-"""Shared fixtures: the real images in ../shared/data (skipped cleanly when absent)."""
+"""Shared fixtures: the large real data sets in ../shared/data (skipped cleanly when absent).
+
+The small data the tests need everywhere (key listings, the calibration images) is shipped in
+tests/fixtures instead (see support/fixture_files.py).
+"""
 
 from __future__ import annotations
 

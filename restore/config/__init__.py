@@ -3,7 +3,7 @@
 Typical use::
 
     from restore.config import load_options
-    opt = load_options("options/train/denoise_gauss25.yml", ["train.total_iter=1000"])
+    opt = load_options("options/unet/train/denoise_gauss25_unet.yml", ["train.total_iter=1000"])
     opt.train.optimizer.build(params=model.parameters())
 """
 

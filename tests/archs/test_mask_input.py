@@ -114,7 +114,7 @@ def test_trains_for_shadow_removal_and_restores_with_mask_dir(tmp_path: Path, ca
         "train.scheduler.warmup_iter=0", "infer.tile=null", "device=cpu",
         f"path.experiments_root={tmp_path / 'exp'}",
     ]
-    opt = ROOT / "options/train/shadow_istd_unet_mask.yml"
+    opt = ROOT / "options/unet/train/shadow_istd_unet_mask.yml"
     assert main(["train", "-opt", str(opt), *[a for o in overrides for a in ("--set", o)]]) == 0
     out = capsys.readouterr().out
     assert "lab_mae" in out  # validated under the shadow protocol, with the masks

@@ -57,7 +57,7 @@ def test_infer_option_file_gives_the_official_images(tmp_path: Path, noise: str)
     for name, (h, w) in sizes.items():
         cv2.imwrite(str(inputs / f"{name}.png"), rng.integers(0, 256, (h, w, 3), dtype=np.uint8))
     out = tmp_path / "out"
-    opt = str(ROOT / "options" / "infer" / f"n2n_{noise}.yml")
+    opt = str(ROOT / "options" / "neighbor2neighbor" / "infer" / f"n2n_{noise}.yml")
     assert main(["infer", "-opt", opt, "--weights", str(weights), "--input", str(inputs), "--output", str(out),
                  "--no-progress"]) == 0
     for name, (h, w) in sizes.items():
@@ -89,7 +89,7 @@ def test_test_option_file_scores_like_the_official_validation(tmp_path: Path, ca
     net = lively_unet(8, seed=3)
     weights = tmp_path / "w.pth"
     torch.save(net.state_dict(), weights)
-    opt = str(ROOT / "options" / "test" / "n2n_gauss25.yml")
+    opt = str(ROOT / "options" / "neighbor2neighbor" / "test" / "n2n_gauss25.yml")
     args = ["test", "-opt", opt, "--weights", str(weights), "--set", "network.n_feature=8",
             "--set", f"path.results_root={tmp_path / 'results'}"]
     for s, r in repeats.items():

@@ -18,6 +18,17 @@ def test_there_are_examples_for_every_task():
     assert {"denoise", "derain", "demoire", "shadow"} <= tasks
 
 
+def test_files_sit_in_their_method_folder():
+    """options/<method>/{train,test,infer}/ (a method of restore/methods, or the generic unet),
+    besides the shared base/ and quickstart/; every method has option files."""
+    methods = {p.name for p in (ROOT / "restore" / "methods").iterdir() if (p / "__init__.py").is_file()} | {"unet"}
+    folders = {p.relative_to(ROOT / "options").parent.parts for p in FILES}
+    misplaced = [f for f in folders if f != ("quickstart",)
+                 and not (len(f) == 2 and f[0] in methods and f[1] in {"train", "test", "infer"})]
+    assert not misplaced
+    assert {f[0] for f in folders} == methods | {"quickstart"}
+
+
 @pytest.mark.parametrize("path", FILES, ids=lambda p: str(p.relative_to(ROOT / "options")))
 def test_option_file_validates(path):
     opt = load_options(path)
@@ -30,5 +41,5 @@ def test_gauss25_example_builds_its_datasets(shared_data, capsys, monkeypatch):
     monkeypatch.chdir(ROOT)  # option-file paths are relative to the project root
     if not Path("../shared/data").resolve() == shared_data.resolve():
         pytest.skip("the example points at ../shared/data, which is elsewhere here")
-    assert main(["train", "-opt", "options/train/denoise_gauss25_unet.yml", "--check"]) == 0
+    assert main(["train", "-opt", "options/unet/train/denoise_gauss25_unet.yml", "--check"]) == 0
     assert "valid" in capsys.readouterr().out

@@ -61,7 +61,7 @@ def test_every_weights_file_records_its_network_for_a_weights_only_load(trained:
 
 
 def test_restore_test_stops_on_a_network_the_weights_were_not_trained_with(trained, tmp_path, capsys):
-    opt = bench_options(tmp_path)  # like options/test/denoise_gauss25_unet.yml: no network.residual
+    opt = bench_options(tmp_path)  # like options/unet/test/denoise_gauss25_unet.yml: no network.residual
     rc = main(["test", "-opt", str(opt), "--weights", str(trained / "models" / "final.pth")])
     assert rc == 2
     line = one_error_line(capsys.readouterr().err)

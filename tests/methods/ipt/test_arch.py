@@ -445,7 +445,7 @@ def test_restorer_uses_the_patch_rule_with_every_task():
 
 @pytest.mark.parametrize("stem", list(INFER_FILES))
 def test_infer_option_files_build_the_released_layouts(stem):
-    opt = load_options(ROOT / "options" / "infer" / f"{stem}.yml")
+    opt = load_options(ROOT / "options" / "ipt" / "infer" / f"{stem}.yml")
     assert opt.network.type == "ipt" and opt.infer.tile is None
     with torch.device("meta"):
         model = build_network(opt)
@@ -480,7 +480,7 @@ def official_result(scales: tuple[int, ...], queries: int) -> tuple[RefIPT, np.n
 @pytest.mark.parametrize("stem", list(INFER_FILES))
 def test_restore_infer_matches_the_official_test_procedure(tmp_path, stem, capsys):
     """Same weights (official layout, random), same image: `restore infer` output == official chop, rounded."""
-    file = ROOT / "options" / "infer" / f"{stem}.yml"
+    file = ROOT / "options" / "ipt" / "infer" / f"{stem}.yml"
     net = load_options(file).network.args
     scales = net["scale"] if isinstance(net["scale"], list) else [net["scale"]]
     s = scales[0]

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from key_listings import key_listing
 
 from restore import registry
 from restore.methods.ipt.arch import IPT, PRETRAIN_TASKS
@@ -23,7 +24,6 @@ from restore.losses.pixel import L1Loss
 from restore.losses.weighted import WeightedSum
 
 ROOT = Path(__file__).resolve().parents[3]
-KEYS = ROOT.parent / "shared" / "specs" / "keys"
 # Six tasks, 12 + 12 layers (the official key set) at toy width: 12x12 inputs, 16 tokens of 36 dims.
 TINY = {"n_feats": 4, "num_heads": 2, "num_layers": 12, "patch_size": 12}
 SIX = {"scale": [2, 3, 4, 1, 1, 1], "num_queries": 6}
@@ -134,12 +134,12 @@ def test_registered() -> None:
 
 
 def test_shipped_option_file_matches_the_six_task_network(clean_images: Path) -> None:
-    """options/train/ipt_pretrain.yml: every source is a task of the network, at its scale, 48 px inputs."""
+    """options/ipt/train/ipt_pretrain.yml: every source is a task of the network, at its scale, 48 px inputs."""
     import yaml
 
     from restore.data.mixture import MixtureDataset
 
-    opts = yaml.safe_load((ROOT / "options" / "train" / "ipt_pretrain.yml").read_text())
+    opts = yaml.safe_load((ROOT / "options" / "ipt" / "train" / "ipt_pretrain.yml").read_text())
     assert opts["network"]["scale"] == SIX["scale"] and opts["network"]["num_queries"] == 6
     assert opts["train"]["step"]["type"] == "ipt_pretrain" and opts["train"]["step"]["contrastive_weight"] == 0.1
     train = {k: v for k, v in opts["datasets"]["train"].items() if k not in ("type", "batch_size", "num_workers")}
@@ -159,10 +159,7 @@ def test_shipped_option_file_matches_the_six_task_network(clean_images: Path) ->
 
 
 def test_full_size_layout_is_the_official_pretraining_file() -> None:
-    path = KEYS / "ipt.json"
-    if not path.is_file():
-        pytest.skip(f"key listing not found at {path}")
-    spec = json.loads(path.read_text())
+    spec = key_listing("ipt.json")
     with torch.device("meta"):
         full = IPT(**SIX)
     state = full.state_dict()
@@ -239,8 +236,7 @@ def test_pretrain_then_finetune_one_task(tmp_path: Path, clean_images: Path) -> 
     saved = load_file(final)
     assert set(saved) >= {"params"}
     state = saved["params"]
-    if (KEYS / "ipt.json").is_file():  # the official six-task key set (shapes are the toy ones)
-        assert list(state) == list(json.loads((KEYS / "ipt.json").read_text())["state_dict"])
+    assert list(state) == list(key_listing("ipt.json")["state_dict"])  # official six-task keys, toy shapes
     assert state["body.query_embed.weight"].shape[0] == 6
     assert IPT.layout_of(state)["scale"] == [2, 3, 4, 1, 1, 1]
     init = tiny_ipt(seed=123)

@@ -312,7 +312,7 @@ def test_restore_infer_gives_the_official_test_outputs(tmp_path, shadow_set, tin
     weights, net = tiny_weights
     test = shadow_set / "test"
     # down_size only sets where the attention runs, identically in both paths; 64 keeps the test fast
-    code = main(["infer", "-opt", str(ROOT / "options/infer/labnet_istd.yml"), "--set", "network.channels=8",
+    code = main(["infer", "-opt", str(ROOT / "options/labnet/infer/labnet_istd.yml"), "--set", "network.channels=8",
                  "--set", "network.down_size=64", "--set", "device=cpu", "--weights", str(weights),
                  "--input", str(test / "test_A"),
                  "--mask-dir", str(test / "test_B"), "--output", str(tmp_path / "out"), "--no-progress"])
@@ -327,7 +327,7 @@ def test_restore_infer_gives_the_official_test_outputs(tmp_path, shadow_set, tin
 def test_restore_test_prints_lab_error_and_region_psnr_ssim(tmp_path, shadow_set, tiny_weights, capsys) -> None:
     weights, _ = tiny_weights
     sets = ("istd_test", "istd_test_native")
-    code = main(["test", "-opt", str(ROOT / "options/test/labnet_istd.yml"), "--weights", str(weights),
+    code = main(["test", "-opt", str(ROOT / "options/labnet/test/labnet_istd.yml"), "--weights", str(weights),
                  "--device", "cpu", "--set", "network.channels=8", "--set", "network.down_size=64",
                  "--set", f"path.results_root={tmp_path}",
                  *[arg for s in sets for arg in ("--set", f"datasets.test.{s}.root={shadow_set}")],
@@ -354,7 +354,7 @@ def test_trains_in_lab_space_with_the_official_loss(tmp_path, shadow_set, monkey
         "train.total_iter=2", "train.val_every=2", "train.save_every=2", "train.log_every=1",
         f"path.experiments_root={tmp_path}",
     ]
-    opt = ROOT / "options/train/labnet_istd.yml"
+    opt = ROOT / "options/labnet/train/labnet_istd.yml"
     assert main(["train", "-opt", str(opt), *[a for o in overrides for a in ("--set", o)]]) == 0
     assert "val istd_test (shadow_a)" in capsys.readouterr().out  # validated with the masks, in RGB
     assert "lab_mae_pp" in (tmp_path / "labnet_istd/train.log").read_text()
@@ -363,7 +363,7 @@ def test_trains_in_lab_space_with_the_official_loss(tmp_path, shadow_set, monkey
     assert first["train/loss"] == pytest.approx(terms[0] + 10 * terms[1] + 100 * terms[2], rel=1e-5)
     models = tmp_path / "labnet_istd" / "models"
     assert (models / "final.pth").is_file()
-    test_options = ROOT / "options/test/labnet_istd.yml"
+    test_options = ROOT / "options/labnet/test/labnet_istd.yml"
     from restore.config import load_options
 
     assert Path(load_options(test_options).path.pretrained).name in {p.name for p in models.iterdir()}

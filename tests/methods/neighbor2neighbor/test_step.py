@@ -130,8 +130,8 @@ def noisy_folder(tmp_path: Path) -> Path:
 
 
 def test_recipe_trains_on_noisy_photos_alone_then_restores_the_same_folder(noisy_folder: Path, tmp_path: Path):
-    """The two documented commands of options/train/n2n_my_photos.yml, on a tiny budget."""
-    opt = str(ROOT / "options" / "train" / "n2n_my_photos.yml")
+    """The two documented commands of options/neighbor2neighbor/train/n2n_my_photos.yml, on a tiny budget."""
+    opt = str(ROOT / "options" / "neighbor2neighbor" / "train" / "n2n_my_photos.yml")
     exp = tmp_path / "experiments"
     common = ["--set", f"path.experiments_root={exp}"]
     assert main(["train", "-opt", opt, *common, "--set", f"datasets.train.root={noisy_folder}",
@@ -158,7 +158,7 @@ def test_recipe_trains_on_noisy_photos_alone_then_restores_the_same_folder(noisy
 
 
 def test_a_crop_the_sub_images_cannot_use_is_caught_before_training(noisy_folder: Path, tmp_path: Path, capsys):
-    opt = str(ROOT / "options" / "train" / "n2n_my_photos.yml")
+    opt = str(ROOT / "options" / "neighbor2neighbor" / "train" / "n2n_my_photos.yml")
     code = main(["train", "-opt", opt, "--set", f"path.experiments_root={tmp_path / 'e'}",
                  "--set", f"datasets.train.root={noisy_folder}", "--set", "datasets.train.crop_size=48"])
     assert code == 2

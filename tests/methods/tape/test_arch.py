@@ -188,11 +188,11 @@ def test_stage_files_share_the_network() -> None:
     """Stage 2 of every task builds stage 1's network minus the loss head, from its weights."""
     import yaml
 
-    stage1 = yaml.safe_load((ROOT / "options/train/tape_r_pretrain.yml").read_text())
+    stage1 = yaml.safe_load((ROOT / "options/tape/train/tape_r_pretrain.yml").read_text())
     assert stage1["network"] == {"type": "tape_r", "prior_loss": True}
     assert stage1["datasets"]["train"]["type"] == "mixture" and stage1["datasets"]["train"]["tag_tasks"] is False
     assert stage1["train"]["step"]["type"] == "tape_prior"
     for task in ("denoise", "derain", "demoire", "shadow"):
-        opts = load_options(ROOT / f"options/train/tape_r_{task}.yml")
+        opts = load_options(ROOT / f"options/tape/train/tape_r_{task}.yml")
         assert opts.task == task and opts.network.type == "tape_r" and opts.network.args == {"prior_loss": False}
         assert opts.path.pretrained == f"experiments/{stage1['name']}/models/final.pth"

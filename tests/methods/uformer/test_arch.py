@@ -325,7 +325,7 @@ def test_multiple_rule_pads_each_side_to_the_window_multiple(official_file) -> N
 @pytest.mark.parametrize("option_file", ["uformer_b_sidd.yml", "uformer_b_gopro.yml"])
 def test_engine_float_output_equals_the_official_procedure(official_file, option_file: str) -> None:
     path, model = official_file
-    options = load_options(ROOT / "options" / "infer" / option_file, SHRINK)
+    options = load_options(ROOT / "options" / "uformer" / "infer" / option_file, SHRINK)
     net = build_network(options)
     load_weights(net, path)
     restorer = Restorer.from_options(net.eval(), options.infer, "cpu")
@@ -341,7 +341,7 @@ def test_restore_infer_matches_the_official_test_script(official_file, tmp_path,
     for name, (h, w) in sizes.items():
         (tmp_path / "in" / name).parent.mkdir(parents=True, exist_ok=True)
         cv2.imwrite(str(tmp_path / "in" / name), rng.integers(0, 256, (h, w, 3), dtype=np.uint8))
-    code = main(["infer", "-opt", str(ROOT / "options" / "infer" / option_file),
+    code = main(["infer", "-opt", str(ROOT / "options" / "uformer" / "infer" / option_file),
                  *(arg for item in SHRINK for arg in ("--set", item)), "--weights", str(path),
                  "--input", str(tmp_path / "in"), "--output", str(tmp_path / "out"), "--device", "cpu",
                  "--no-progress"])

@@ -260,7 +260,7 @@ def test_restore_infer_reproduces_the_official_prediction(tmp_path, option_file,
     weights = tmp_path / "generator_59.pth"
     torch.save({"module." + k: v for k, v in sd.items()}, weights)  # DataParallel, as the GPU script loads
     inputs = write_inputs(tmp_path / "in")
-    code = main(["infer", "-opt", str(ROOT / "options" / "infer" / option_file), *TINY_SET, "--device", "cpu",
+    code = main(["infer", "-opt", str(ROOT / "options" / "wdnet" / "infer" / option_file), *TINY_SET, "--device", "cpu",
                  "--weights", str(weights), "--input", str(tmp_path / "in"), "--output", str(tmp_path / "out"),
                  "--no-progress"])
     assert code == 0
@@ -286,7 +286,7 @@ def test_emulated_truncation_and_crop_act_only_at_inference():
 
 
 def test_the_training_option_file_runs_with_its_losses(tmp_path, monkeypatch):
-    """One iteration of options/train/wdnet_lcdmoire.yml (tiny net, 32-px crops) with the full
+    """One iteration of options/wdnet/train/wdnet_lcdmoire.yml (tiny net, 32-px crops) with the full
     official loss: L1, VGG19 perceptual (weights at the documented default place, the torch hub cache), wavelet terms."""
     from torchvision.models.vgg import cfgs, make_layers
 
@@ -304,7 +304,7 @@ def test_the_training_option_file_runs_with_its_losses(tmp_path, monkeypatch):
             Image.fromarray(rng.integers(0, 256, (40, 44, 3), dtype=np.uint8)).save(f"{folder}/{i:06d}.png")
     sets = [f"datasets.{s}.{k}={v}" for s in ("train", "val.lcdmoire_val")
             for k, v in (("input_dir", "moire"), ("target_dir", "clear"))]
-    code = main(["train", "-opt", str(ROOT / "options" / "train" / "wdnet_lcdmoire.yml"), *TINY_SET,
+    code = main(["train", "-opt", str(ROOT / "options" / "wdnet" / "train" / "wdnet_lcdmoire.yml"), *TINY_SET,
                  *[arg for s in sets for arg in ("--set", s)],
                  "--set", "datasets.train.crop_size=32", "--set", "datasets.train.batch_size=2",
                  "--set", "datasets.train.num_workers=0", "--set", "train.total_iter=1",
