@@ -11,7 +11,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from fixture_files import KODIM07
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -46,9 +45,9 @@ def small_pair(tmp_path):
     return tmp_path
 
 
-def test_kodim07_shift_matches_the_spec_value(tmp_path):
+def test_kodim07_shift_matches_the_spec_value(shared_data, tmp_path):
     """metrics.md P3: kodim07 vs itself rolled by one column -> RGB PSNR 27.955554, SSIM 0.879195."""
-    gt = cv2.imread(str(KODIM07))[..., ::-1]
+    gt = cv2.imread(str(shared_data / "kodak24" / "kodim07.png"))[..., ::-1]
     save(tmp_path / "gt" / "kodim07.png", gt)
     save(tmp_path / "pred" / "kodim07.png", np.roll(gt, 1, axis=1))
     proc = score("--pred", "pred", "--gt", "gt", "--protocol", "basicsr", "--json", "out/s.json",

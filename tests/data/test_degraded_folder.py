@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 import torch
 from data_helpers import assert_one_line, random_rgb, save_rgb
-from fixture_files import KODAK_DIR
 
 from restore.data.degradations import parse_degradation
 from restore.data.degraded_folder import DegradedFolderDataset
@@ -91,8 +90,8 @@ def test_verify_checks_the_crop(clean_dir):
         DegradedFolderDataset(str(clean_dir), degradation="gauss30", crop_size=48).verify()
 
 
-def test_real_kodak_image():
-    ds = DegradedFolderDataset(str(KODAK_DIR), degradation="bicubic_x2", phase="val", max_images=1)
+def test_real_kodak_image(shared_data):
+    ds = DegradedFolderDataset(str(shared_data / "kodak24"), degradation="bicubic_x2", phase="val", max_images=1)
     s = ds[0]
     assert s["target"].shape[1:] in {(512, 768), (768, 512)}
     assert s["input"].shape[1] * 2 == s["target"].shape[1]
