@@ -3,7 +3,7 @@
 Times the whole path ``restore infer`` runs per image (RGB -> OpenCV LAB, mask binarisation and
 dilation, the network with its four local spatial attention blocks at 256x256, LAB -> RGB) through
 :class:`~restore.engine.inference.Restorer`, on the CPU and, when CUDA is available, on the GPU in
-float32 and with bf16 autocast (``infer.amp``). Prints megapixels per second.
+float32 and with bf16 autocast (``infer.precision``). Prints megapixels per second.
 
 It also times one attention step alone at the working resolution, memory-efficient
 (``scaled_dot_product_attention``) against the official direct computation (the full
@@ -60,7 +60,7 @@ def sync(device: torch.device) -> None:
 def time_restorer(net: LABNet, x: torch.Tensor, mask: torch.Tensor, device: torch.device, amp: str | None,
                   repeat: int) -> float:
     """Seconds per image (median of ``repeat`` after one warm-up)."""
-    restorer = Restorer(net, amp=amp, device=device)
+    restorer = Restorer(net, precision=amp or "fp32", device=device)
     restorer(x, mask)
     times = []
     for _ in range(repeat):

@@ -14,6 +14,12 @@ attributes (defaults in brackets):
   official centred padding, or patch-wise inference); when present the engine calls it instead
   of its generic pad/run/crop. It must accept any ``(B, C, H, W)`` and return
   ``(B, C', scale*H, scale*W)``.
+* ``export_core`` ["forward"]: the method, as a dotted path from the architecture (e.g.
+  ``"network.forward"``), that an exported graph (ONNX Runtime / OpenVINO backends) may stand in
+  for. It must take the ``(B, C, H, W)`` tensors it is called with positionally, already meeting the
+  size rule, and hold no Python decision that depends on the input's size or values (the graph
+  is traced once and serves every size). Everything above it — ``forward_any_size``, the
+  engine's padding, tiling, self-ensemble — stays in Python and calls the graph in its place.
 
 Architectures import this module for the padding they share with the engine; the engine for the
 lookups. It sits in the component layer and imports nothing from ``restore`` above it.
@@ -56,6 +62,20 @@ def pad_mode(model: nn.Module) -> str:
 def input_keys(model: nn.Module) -> tuple[str, ...]:
     """The sample entries ``forward`` takes, in order (``("input",)`` by default)."""
     return tuple(getattr(unwrap(model), "input_keys", ("input",)))
+
+
+def export_core(model: nn.Module) -> tuple[nn.Module, str]:
+    """The module and method name an exported graph replaces (``export_core``, default ``forward``).
+
+    ``"network.forward"`` on a wrapper names its ``network`` submodule's ``forward``.
+    """
+    path = str(getattr(unwrap(model), "export_core", "forward") or "forward").split(".")
+    owner: Any = unwrap(model)
+    for part in path[:-1]:
+        owner = getattr(owner, part)
+    if not isinstance(owner, nn.Module) or not callable(getattr(owner, path[-1], None)):
+        raise AttributeError(f"{type(unwrap(model)).__name__}.export_core names no method: {'.'.join(path)!r}")
+    return owner, path[-1]
 
 
 def input_channels(

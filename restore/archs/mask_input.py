@@ -15,7 +15,8 @@ The wrapper declares ``input_keys = ("input", "mask")``, so the engine hands it 
 mask (validation, ``restore test``, ``restore infer --mask-dir``), and runs the inner network on
 ``cat([image, mask], dim=1)``. Its size rules (``size_multiple``, ``pad_mode``, ``scale`` and
 ``forward_any_size``) are the inner network's: the engine pads image and mask together. Inner
-weights live under ``network.`` in the state dict.
+weights live under ``network.`` in the state dict. An exported graph (fast backends) is the inner
+network's core (``export_core``), so an inner ``forward_any_size`` still works.
 """
 
 from __future__ import annotations
@@ -100,6 +101,11 @@ class WithMask(nn.Module):
     @property
     def scale(self) -> int:
         return int(getattr(self.network, "scale", 1) or 1)
+
+    @property
+    def export_core(self) -> str:
+        """The inner network's core: the join and the residual stay Python around its graph."""
+        return "network." + str(getattr(self.network, "export_core", "forward") or "forward")
 
     def __getattr__(self, name: str) -> Any:
         # forward_any_size exists exactly when the inner network has one: the engine tests

@@ -23,6 +23,7 @@ import sys
 import warnings
 from pathlib import Path
 
+import torch
 from torch import nn
 
 from restore.config import Options
@@ -156,6 +157,17 @@ def _network(options: Options, problems: Problems) -> nn.Module | None:
         return None
 
 
+def check_backend(options: Options, problems: Problems) -> None:
+    """``infer.backend`` installed and able to run ``infer.precision`` (test and infer)."""
+    from restore.engine.backends import resolve_backend
+
+    kind = "cuda" if str(options.device).startswith("cuda") else "cpu"  # only 'auto' asks, and never fails
+    try:
+        resolve_backend(options.infer.backend, options.infer.precision, torch.device(kind))
+    except RestoreError as exc:
+        problems.add(exc)
+
+
 def check_run(args: argparse.Namespace, options: Options, sections: tuple[str, ...]) -> int:
     """``restore train|test --check``: datasets (and for test the weights); exit status."""
     max_pixels()  # a bad RESTORE_MAX_PIXELS is one line, not one per file
@@ -165,6 +177,7 @@ def check_run(args: argparse.Namespace, options: Options, sections: tuple[str, .
     if "test" in sections:
         options = matched_options(args, options, problems)
         weights = check_weights(options, getattr(args, "weights", None), _network(options, problems), problems)
+        check_backend(options, problems)
     count = check_datasets(options, sections, decode, problems)
     if problems:
         return problems.report()
@@ -192,6 +205,7 @@ def check_infer(args: argparse.Namespace, options: Options) -> int:
     options = matched_options(args, options, problems)
     model = _network(options, problems)
     weights = check_weights(options, args.weights, model, problems)
+    check_backend(options, problems)
     needs_mask = False
     if model is not None:
         try:

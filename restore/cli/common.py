@@ -88,3 +88,20 @@ def add_network_from_weights_argument(parser: argparse.ArgumentParser) -> None:
         help="build the network the weights file records (restore-written weights) instead of the option "
         "file's, which may then omit 'network'; without it a difference stops the run",
     )
+
+
+def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--backend`` and ``--precision``: what runs the network and at which precision (``infer.*``)."""
+    parser.add_argument("--backend", choices=("torch", "onnxruntime", "openvino", "auto"),
+                        help="what runs the network (default: infer.backend, torch); onnxruntime/openvino "
+                        "need pip install -e \".[fast]\"; auto: the fastest installed")
+    parser.add_argument("--precision", choices=("fp32", "bf16", "fp16"),
+                        help="fp32 (exact) or the approximate bf16/fp16 (default: infer.precision, fp32)")
+
+
+def apply_backend_arguments(args: argparse.Namespace, options: Options) -> None:
+    """Copy ``--backend`` / ``--precision`` into ``options.infer`` when given."""
+    if args.backend is not None:
+        options.infer.backend = args.backend
+    if args.precision is not None:
+        options.infer.precision = args.precision

@@ -15,9 +15,11 @@ import argparse
 import sys
 
 from restore.cli.common import (
+    add_backend_arguments,
     add_check_argument,
     add_network_from_weights_argument,
     add_option_arguments,
+    apply_backend_arguments,
     load_from_args,
     require,
 )
@@ -38,6 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--self-ensemble", action=argparse.BooleanOptionalAction, default=None,
                         help="average the 8 flips/rotations (default: infer.self_ensemble)")
     parser.add_argument("--device", metavar="DEV", help="auto, cpu, cuda or cuda:N (default: the option file's device)")
+    add_backend_arguments(parser)
     parser.add_argument("--no-progress", action="store_true",
                         help="no progress bar (without a terminal: no progress lines)")
     add_check_argument(parser)
@@ -56,12 +59,14 @@ def run(args: argparse.Namespace) -> int:
         options.infer.self_ensemble = args.self_ensemble
     if args.device is not None:
         options.device = args.device
+    apply_backend_arguments(args, options)
     if args.check:
         from restore.cli.check import check_infer
 
         return check_infer(args, options)
 
     from restore.engine import distributed
+    from restore.engine.backends import resolve_backend
     from restore.engine.batch_restore import restore_folder
     from restore.engine.weights_meta import match_network
 
@@ -72,6 +77,8 @@ def run(args: argparse.Namespace) -> int:
 
     ctx = distributed.setup(options.device)
     try:
+        # a missing extra or a precision the backend cannot run: one line before any output exists
+        resolve_backend(options.infer.backend, options.infer.precision, ctx.device)
         summary = restore_folder(
             options, args.input, args.output, weights=args.weights, mask_dir=args.mask_dir,
             overwrite=args.overwrite, fmt=args.format, ctx=ctx, progress=False if args.no_progress else None,

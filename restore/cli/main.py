@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("restore.cli.train", "train a model from an option file"),
     "test": ("restore.cli.test", "benchmark a model on the test sets of an option file"),
     "infer": ("restore.cli.infer", "restore every image of a folder"),
+    "export": ("restore.cli.export", "export a trained network to ONNX or OpenVINO IR (with a JSON sidecar)"),
     "score": ("restore.cli.score", "score folders of existing results against ground truth"),
     "compare": ("restore.cli.compare", "compare `restore test` runs in one table (one protocol per column)"),
     "quickstart": ("restore.cli.quickstart", "train, evaluate and batch-restore on scikit-image's bundled photos"),

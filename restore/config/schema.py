@@ -195,7 +195,9 @@ class Infer:
     tile_overlap: int = 32
     tile_batch: int = 4
     self_ensemble: bool = False
-    amp: Literal["bf16", "fp16"] | None = None
+    # torch | onnxruntime | openvino | auto (the fastest installed); see restore.engine.backends
+    backend: Literal["torch", "onnxruntime", "openvino", "auto"] = "torch"
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"  # bf16/fp16 are approximate: opt-in only
 
 
 TransferAction = Literal["keep", "reinit", "freeze"]

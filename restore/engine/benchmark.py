@@ -191,6 +191,7 @@ def run_benchmark(
     checkpoint.load_weights(model, weights_path, strict=options.path.strict_load)
     model.to(ctx.device).eval()
     restorer = Restorer.from_options(model, options.infer, ctx.device)
+    engine = {"backend": restorer.backend, "precision": restorer.precision}  # named in every header
     keys = input_keys(model)
     say = echo if (echo is not None and ctx.is_main) else (lambda _text: None)
     timestamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -220,11 +221,12 @@ def run_benchmark(
             results[set_name] = result
             if not ctx.is_main:
                 continue
-            record = set_summary(result, spec, options, weights_path, timestamp)
+            record = {**set_summary(result, spec, options, weights_path, timestamp), **engine}
             records.append(record)
             folder.write(f"{set_name}/per_image.csv", per_image_csv(result))
             folder.write(f"{set_name}/summary.json", json.dumps(record, indent=2) + "\n")
-            title = f"{set_name}: {result.n_images} images, weights {weights_path}"
+            title = (f"{set_name}: {result.n_images} images, weights {weights_path}, "
+                     f"backend {engine['backend']}, precision {engine['precision']}")
             folder.write(f"{set_name}/summary.md", f"# {title}\n\n{result.table}\n")
             if scored:
                 wanted = needed({set_name: result})[set_name]
@@ -234,7 +236,7 @@ def run_benchmark(
 
         if ctx.is_main:
             table_md = _write_run_files(folder, options, results, records, report_images, weights_path, timestamp,
-                                        table_metrics, precision)
+                                        table_metrics, precision, engine)
         distributed.barrier()  # every rank's images are written
         if ctx.is_main:
             folder.commit([*results, *TOP_LEVEL])
@@ -253,8 +255,11 @@ def run_benchmark(
 
 def _write_run_files(folder: Any, options: Options, results: Mapping[str, EvalResult], records: list[dict[str, Any]],
                      report_images: Mapping[str, Any], weights_path: Path, timestamp: str,
-                     table_metrics: Sequence[str] | None, precision: Mapping[str, int] | None) -> str:
-    """The run-level files (staged): summary.md, table.*, results.json, report.html; returns table.md."""
+                     table_metrics: Sequence[str] | None, precision: Mapping[str, int] | None,
+                     engine: Mapping[str, str]) -> str:
+    """The run-level files (staged): summary.md, table.*, results.json, report.html; returns table.md.
+
+    ``engine``: the backend and precision the network ran at, named in every header."""
     from restore.engine.report import write_report
     from restore.engine.results_table import WRITERS, run_table, to_html
 
@@ -262,15 +267,16 @@ def _write_run_files(folder: Any, options: Options, results: Mapping[str, EvalRe
     for suffix, writer in WRITERS.items():
         folder.write(f"table.{suffix}", writer(table))
     table_md = WRITERS["md"](table)
-    sections = [f"# {options.name}\n", f"weights: {weights_path}  \nrestore {__version__}, {timestamp}\n",
+    sections = [f"# {options.name}\n", f"weights: {weights_path}  \nbackend: {engine['backend']}, precision: "
+                f"{engine['precision']}  \nrestore {__version__}, {timestamp}\n",
                 f"## all sets\n\n{table_md}"]
     for set_name, result in results.items():
         sections.append(f"## {set_name}\n\n{result.table}\n")
     folder.write("summary.md", "\n".join(sections))
-    run = {"name": options.name, "weights": str(weights_path), "option_file": options.source or None,
+    run = {"name": options.name, "weights": str(weights_path), "option_file": options.source or None, **engine,
            "restore_version": __version__, "timestamp": timestamp, "sets": records}
     folder.write("results.json", json.dumps(run, indent=2) + "\n")
-    meta = {"weights": str(weights_path), "option file": options.source or None, "restore": __version__,
+    meta = {"weights": str(weights_path), "option file": options.source or None, **engine, "restore": __version__,
             "generated": timestamp}
     write_report(folder.path("report.html"), results, report_images, title=f"{options.name}", meta=meta,
                  summary_table=to_html(table))

@@ -1,4 +1,4 @@
-"""Running a network on whole images of any size: size rule, tiling, x8 self-ensemble, AMP.
+"""Running a network on whole images of any size: size rule, tiling, x8 self-ensemble, backend, precision.
 
 Validation, benchmarking and batch-restore all go through :class:`Restorer`, so the way an
 image is padded, cut into tiles and blended back is the same everywhere.
@@ -12,6 +12,10 @@ borders it is 1 up to the edge. The per-axis weights form a partition of unity, 
 receptive field reaches at most ``tile_overlap / 4`` pixels past a pixel gives exactly its
 whole-image output. Only tiles travel to the device; on CUDA the output accumulator stays on the
 CPU, so device memory is bounded by ``tile_batch`` tiles whatever the image size.
+
+Backends (:mod:`restore.engine.backends`). With ``backend`` onnxruntime or openvino the
+architecture's core method is exported once and the graph stands in for it on the instance
+while a call runs; everything in this module stays Python around it.
 """
 
 from __future__ import annotations
@@ -25,9 +29,11 @@ from torch import Tensor, nn
 
 from restore.archs.contract import pad_mode, pad_to_multiple, scale_of, size_multiple, unwrap
 from restore.config.schema import Infer
+from restore.engine.backends import check_choice, resolve_backend
+from restore.engine.backends.runner import ExportedCore, standing_in
 from restore.errors import ConfigError
 
-#: The ``amp`` option values (``infer.amp``, ``train.amp``) and the autocast dtype of each.
+#: The reduced precisions (``train.amp``, ``infer.precision``) and the autocast dtype of each.
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -123,11 +129,14 @@ def tile_weights(starts: list[int], size: int, length: int, scale: int = 1) -> l
 
 
 class Restorer:
-    """Runs a model on images of any size: the architecture's size rule, optional tiling, x8 self-ensemble, AMP.
+    """Runs a model on images of any size: the architecture's size rule, optional tiling, x8
+    self-ensemble, on a backend at a precision.
 
-    ``amp`` ("bf16" / "fp16") applies autocast on CUDA only; on other devices it is ignored, since
-    CPU autocast is slower than float32 for convolutions and changes results. The model must
-    already be on ``device`` (default: the device of its parameters, else the CPU).
+    ``backend``: ``torch`` (the module), ``onnxruntime`` / ``openvino`` (its exported core, see
+    :mod:`restore.engine.backends`) or ``auto`` (the fastest installed; :attr:`backend` holds the
+    one chosen). ``precision``: ``fp32`` (exact) or the approximate ``bf16`` / ``fp16`` (torch:
+    autocast on the model's device; openvino: its inference precision). The model must already
+    be on ``device`` (default: the device of its parameters, else the CPU).
     """
 
     def __init__(
@@ -138,7 +147,8 @@ class Restorer:
         tile_overlap: int = Infer.tile_overlap,
         tile_batch: int = Infer.tile_batch,
         self_ensemble: bool = Infer.self_ensemble,
-        amp: str | None = Infer.amp,
+        precision: str = Infer.precision,
+        backend: str = Infer.backend,
         device: torch.device | str | None = None,
     ) -> None:
         if tile is not None:
@@ -148,17 +158,18 @@ class Restorer:
                 raise ConfigError(f"key 'infer.tile_overlap' must be in [0, tile={tile}), got {tile_overlap}")
         if tile_batch < 1:
             raise ConfigError(f"key 'infer.tile_batch' must be at least 1, got {tile_batch}")
-        if amp is not None and amp not in AMP_DTYPES:
-            raise ConfigError(f"key 'infer.amp' must be one of {sorted(AMP_DTYPES)} or null, got {amp!r}")
+        check_choice(backend, precision)
         self.model = model
         self.tile, self.tile_overlap, self.tile_batch = tile, tile_overlap, tile_batch
-        self.self_ensemble, self.amp = self_ensemble, amp
+        self.self_ensemble, self.precision = self_ensemble, precision
         if device is None:
             tensor = next(iter(model.parameters()), None)
             if tensor is None:
                 tensor = next(iter(model.buffers()), None)
             device = tensor.device if tensor is not None else "cpu"
         self.device = torch.device(device)
+        self.backend = resolve_backend(backend, precision, self.device)
+        self.core = None if self.backend == "torch" else ExportedCore(model, self.backend, precision, self.device)
 
     @classmethod
     def from_options(cls, model: nn.Module, infer: Infer, device: torch.device | str | None) -> Restorer:
@@ -169,7 +180,8 @@ class Restorer:
             tile_overlap=infer.tile_overlap,
             tile_batch=infer.tile_batch,
             self_ensemble=infer.self_ensemble,
-            amp=infer.amp,
+            precision=infer.precision,
+            backend=infer.backend,
             device=device,
         )
 
@@ -211,11 +223,11 @@ class Restorer:
         x, extra = self._to_device(x), tuple(self._to_device(e) for e in extra)
         forward: Callable[..., Tensor] = forward_ensemble if self.self_ensemble else forward_padded
         autocast = (
-            torch.autocast("cuda", dtype=AMP_DTYPES[self.amp])
-            if self.amp is not None and self.device.type == "cuda"
+            torch.autocast(self.device.type, dtype=AMP_DTYPES[self.precision])
+            if self.precision != "fp32" and self.backend == "torch"
             else nullcontext()
         )
-        with autocast:
+        with autocast, standing_in(self.core):
             out = forward(self.model, x, *extra)
         return out.float()
 

@@ -34,10 +34,10 @@ _BASE_LABEL = {"psnr": "PSNR", "ssim": "SSIM", "lpips": "LPIPS", "lab_mae": "LAB
 MISSING = "-"
 
 
-def parse_precision(items: Sequence[str] | None) -> dict[str, int]:
+def parse_precision(items: Sequence[str] | None, option: str = "--precision") -> dict[str, int]:
     """``["3"]`` (every metric) or ``["psnr=3", "ssim=5"]`` -> decimals per family.
 
-    Raises a one-line :class:`ConfigError` naming the bad item (``--precision``).
+    Raises a one-line :class:`ConfigError` naming the bad item and the ``option`` it came from.
     """
     out: dict[str, int] = {}
     for item in items or ():
@@ -45,7 +45,7 @@ def parse_precision(items: Sequence[str] | None) -> dict[str, int]:
         family = family.strip() if sep else "*"
         if sep and family not in DEFAULT_PRECISION:
             raise ConfigError(
-                f"--precision {item!r}: unknown metric {family!r} (use one of {', '.join(DEFAULT_PRECISION)}, "
+                f"{option} {item!r}: unknown metric {family!r} (use one of {', '.join(DEFAULT_PRECISION)}, "
                 "or a bare number for all)"
             )
         try:
@@ -53,7 +53,7 @@ def parse_precision(items: Sequence[str] | None) -> dict[str, int]:
         except ValueError:
             digits = -1
         if not 0 <= digits <= MAX_DIGITS:
-            raise ConfigError(f"--precision {item!r}: the number of decimals must be an integer from 0 to {MAX_DIGITS}")
+            raise ConfigError(f"{option} {item!r}: the number of decimals must be an integer from 0 to {MAX_DIGITS}")
         out[family] = digits
     return out
 

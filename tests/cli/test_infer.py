@@ -146,6 +146,34 @@ def test_tile_self_ensemble_and_device_flags_override_the_options(tmp_path, weig
     assert seen["infer"].tile == 64 and seen["infer"].self_ensemble is True and seen["device"] == "cpu"
     assert infer(tmp_path, weights, "--tile", "0", opt=opt) == 0
     assert seen["infer"].tile is None and seen["infer"].self_ensemble is False
+    assert (seen["infer"].backend, seen["infer"].precision) == ("torch", "fp32")
+    assert infer(tmp_path, weights, "--backend", "auto", "--precision", "bf16", opt=opt) == 0
+    assert (seen["infer"].backend, seen["infer"].precision) == ("auto", "bf16")
+
+
+def test_a_backend_whose_extra_is_missing_is_one_line(tmp_path, weights, capsys, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "openvino", None)  # as if `pip install -e ".[fast]"` never ran
+    image(tmp_path / "in/a.png")
+    assert infer(tmp_path, weights, "--backend", "openvino") == 2
+    one_error_line(capsys, "infer.backend openvino", "'openvino'", 'pip install -e ".[fast]"')
+    assert not (tmp_path / "out").exists()
+
+
+def test_onnxruntime_backend_writes_the_torch_images(tmp_path, weights, capsys, monkeypatch):
+    pytest.importorskip("onnxruntime")
+    monkeypatch.setenv("RESTORE_CACHE", str(tmp_path / "cache"))
+    image(tmp_path / "in/a.png", 40, 52)
+    image(tmp_path / "in/b.png", 33, 64, seed=1)
+    opt = option_file(tmp_path)
+    assert main(["infer", "-opt", str(opt), "--weights", str(weights), "--input", str(tmp_path / "in"),
+                 "--output", str(tmp_path / "torch")]) == 0
+    assert infer(tmp_path, weights, "--backend", "onnxruntime", opt=opt) == 0
+    assert len(list((tmp_path / "cache/onnx").glob("*.onnx"))) == 1  # one graph served both sizes
+    for name in ("a.png", "b.png"):
+        ours, theirs = read_image(tmp_path / "out" / name), read_image(tmp_path / "torch" / name)
+        assert np.abs(ours.astype(int) - theirs.astype(int)).max() <= 1  # fp32 rounding order only
 
 
 def test_tiled_run_restores_too(tmp_path, weights, capsys):

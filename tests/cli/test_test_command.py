@@ -96,3 +96,35 @@ def test_exit_status_through_the_console_entry_point(tmp_path):
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 2 and len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
     assert "path.pretrained" in lines[0]
+
+
+def test_approximate_precision_needs_allow_approximate(tmp_path, capsys):
+    opt = setup(tmp_path)
+    assert main(["test", "-opt", str(opt), "--precision", "bf16"]) == 2
+    line = one_line(capsys)
+    assert "bf16" in line and "--allow-approximate" in line
+    assert not (tmp_path / "results").exists()
+    assert main(["test", "-opt", str(opt), "--precision", "bf16", "--allow-approximate", "--progress", "off"]) == 0
+    assert "backend torch, precision bf16" in capsys.readouterr().out
+    assert "backend: torch, precision: bf16" in (tmp_path / "results/cli/summary.md").read_text()
+
+
+def test_backend_and_precision_are_named_and_figures_match_torch(tmp_path, capsys, monkeypatch):
+    import json
+
+    import pytest
+
+    pytest.importorskip("onnxruntime")
+    monkeypatch.setenv("RESTORE_CACHE", str(tmp_path / "cache"))
+    opt = setup(tmp_path)
+    figures = {}
+    for backend in ("torch", "onnxruntime"):
+        assert main(["test", "-opt", str(opt), "--backend", backend, "--set", f"name={backend}",
+                     "--progress", "off"]) == 0
+        run = json.loads((tmp_path / f"results/{backend}/results.json").read_text())
+        assert (run["backend"], run["precision"]) == (backend, "fp32")
+        assert (run["sets"][0]["backend"], run["sets"][0]["precision"]) == (backend, "fp32")
+        assert f"backend: {backend}, precision: fp32" in (tmp_path / f"results/{backend}/summary.md").read_text()
+        assert f"backend: {backend}" in (tmp_path / f"results/{backend}/report.html").read_text()
+        figures[backend] = run["sets"][0]["metrics"]["psnr"]
+    assert abs(figures["torch"] - figures["onnxruntime"]) < 1e-3

@@ -107,17 +107,17 @@ def test_a_set_without_ground_truth_is_restored_and_saved(done):
     assert "no ground truth" in out and "has no ground truth" not in out
 
 
-def test_precision_and_metric_choice(tmp_path, capsys):
+def test_digits_and_metric_choice(tmp_path, capsys):
     opt = setup(tmp_path, n=2)
-    assert main(["test", "-opt", str(opt), "--precision", "psnr=3", "ssim=1", "--table-metrics", "ssim", "psnr",
+    assert main(["test", "-opt", str(opt), "--digits", "psnr=3", "ssim=1", "--table-metrics", "ssim", "psnr",
                  "--progress", "off"]) == 0
     rows = list(csv.reader((tmp_path / "results/run/table.csv").open()))
     assert rows[0][3:] == ["SSIM", "PSNR (dB)"]
     ssim, psnr = rows[1][3:]
     assert len(ssim.split(".")[1]) == 1 and len(psnr.split(".")[1]) == 3
     capsys.readouterr()
-    assert main(["test", "-opt", str(opt), "--precision", "psnr=x"]) == 2
-    one_line(capsys, "--precision", "psnr=x")
+    assert main(["test", "-opt", str(opt), "--digits", "psnr=x"]) == 2
+    one_line(capsys, "--digits", "psnr=x")
     assert main(["test", "-opt", str(opt), "--table-metrics", "psnr", "sharpness"]) == 2
     one_line(capsys, "sharpness")
 

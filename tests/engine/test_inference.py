@@ -279,15 +279,22 @@ def test_model_modes_are_restored_and_output_is_float32() -> None:
     assert seen == [False]
 
 
-def test_amp_is_ignored_on_cpu() -> None:
+def test_fp32_is_exact_and_bf16_is_autocast_on_the_models_device() -> None:
     model = Conv3()
     x = _image(1, 3, 24, 24)
-    torch.testing.assert_close(Restorer(model, amp="bf16")(x), model(x))
+    torch.testing.assert_close(Restorer(model)(x), model(x), rtol=0, atol=0)
+    approximate = Restorer(model, precision="bf16")(x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        expected = model(x).float()
+    assert approximate.dtype == torch.float32
+    torch.testing.assert_close(approximate, expected, rtol=0, atol=0)
+    assert (approximate - model(x)).abs().max() > 0  # bf16 really ran: it is not the fp32 output
 
 
 @pytest.mark.parametrize(
     "kwargs",
-    [dict(tile=0), dict(tile=-8), dict(tile=32, tile_overlap=-1), dict(tile=32, tile_overlap=32), dict(tile_batch=0), dict(amp="fp8")],
+    [dict(tile=0), dict(tile=-8), dict(tile=32, tile_overlap=-1), dict(tile=32, tile_overlap=32), dict(tile_batch=0), dict(precision="fp8"),
+     dict(backend="tensorrt")],
 )
 def test_bad_settings_are_config_errors(kwargs: dict) -> None:
     with pytest.raises(ConfigError):
@@ -295,8 +302,9 @@ def test_bad_settings_are_config_errors(kwargs: dict) -> None:
 
 
 def test_from_options() -> None:
-    infer = Infer(tile=64, tile_overlap=16, tile_batch=2, self_ensemble=True, amp="fp16")
+    infer = Infer(tile=64, tile_overlap=16, tile_batch=2, self_ensemble=True, precision="fp16")
     r = Restorer.from_options(Conv3(), infer, "cpu")
-    assert (r.tile, r.tile_overlap, r.tile_batch, r.self_ensemble, r.amp) == (64, 16, 2, True, "fp16")
+    assert (r.tile, r.tile_overlap, r.tile_batch, r.self_ensemble, r.precision) == (64, 16, 2, True, "fp16")
+    assert (r.backend, r.core) == ("torch", None)
     assert r.device == torch.device("cpu")
     assert Restorer(nn.Identity()).device == torch.device("cpu")

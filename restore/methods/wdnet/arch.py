@@ -112,6 +112,7 @@ class WDNet(nn.Module):
     """
 
     size_multiple = 4  # tiles are cut at multiples of 4; other sizes follow ``size_rule``
+    export_core = "forward_core"  # what the fast backends export (forward holds the size rule)
 
     def __init__(
         self,
@@ -165,23 +166,30 @@ class WDNet(nn.Module):
         """``G``: ``(B, 48, h, w) -> (B, 48, h, w)`` in the wavelet domain."""
         return self.final(self.cascade2(self.cascade1(bands)))
 
+    def forward_core(self, x: Tensor) -> Tensor:
+        """``R(G(D(x)))`` on a shifted ``(B, 3, H, W)`` with H, W multiples of 4 (no residual).
+
+        The part an exported graph replaces (``export_core``): the size rule, the mean shift and
+        the residual stay in :meth:`forward`, which holds the only size-dependent decisions.
+        """
+        return self.wavelet.inverse(self.generator(self.wavelet(x)))
+
     def forward(self, x: Tensor) -> Tensor:
         if x.ndim != 4 or x.shape[1] != 3:
             raise ValueError(f"WDNet expects (B, 3, H, W) RGB, got shape {tuple(x.shape)}")
         h, w = x.shape[-2:]
         x = self.shift(x)
         if h % 4 == 0 and w % 4 == 0:
-            return self.wavelet.inverse(self.generator(self.wavelet(x))) + x
+            return self.forward_core(x) + x
         if self.size_rule == "pad":
             ph, pw = -h % 4, -w % 4
             mode = "reflect" if min(h, w) > 3 else "replicate"
             xp = F.pad(x, (0, pw, 0, ph), mode=mode)
-            return (self.wavelet.inverse(self.generator(self.wavelet(xp))) + xp)[..., :h, :w]
+            return (self.forward_core(xp) + xp)[..., :h, :w]
         if h < 4 or w < 4:
             raise ValueError(f"WDNet needs images of at least 4x4 pixels, got {h}x{w}")
         core = x[..., : h - h % 4, : w - w % 4]
-        out = self.wavelet.inverse(self.generator(self.wavelet(core)))
-        return F.interpolate(out, size=(h, w)) + x
+        return F.interpolate(self.forward_core(core), size=(h, w)) + x
 
     def forward_any_size(self, x: Tensor) -> Tensor:
         """What the engine runs at test/infer time: optional TIP2018 crop, :meth:`forward`, optional

@@ -1,0 +1,51 @@
+"""ONNX Runtime running an exported graph (float32 only).
+
+Why fp32 only: ONNX Runtime's CPU kernels have no bfloat16 path and few float16 ones; a graph
+converted to half precision would run slower than float32 on a CPU. ``bf16``/``fp16`` are for
+OpenVINO (CPU) or the torch backend (autocast) instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from restore.engine.backends.extras import import_backend
+from restore.errors import ConfigError
+
+
+def check_precision(precision: str) -> None:
+    """A one-line :class:`ConfigError` unless ``precision`` is fp32."""
+    if precision != "fp32":
+        raise ConfigError(
+            f"infer.precision {precision} is not available with infer.backend onnxruntime (float32 only): "
+            "use backend openvino or torch for bf16/fp16"
+        )
+
+
+class OnnxRuntimeSession:
+    """An ONNX graph (bytes) in an ``InferenceSession``; ``session(arrays) -> output array``.
+
+    ``device``: CUDA runs on ONNX Runtime's CUDA provider when the installed build has one,
+    otherwise (and for every other device) the CPU provider runs, with ``torch.get_num_threads()``
+    threads so both backends honour the same thread setting.
+    """
+
+    name = "onnxruntime"
+
+    def __init__(self, graph: bytes, precision: str, device: torch.device) -> None:
+        ort = import_backend("onnxruntime")
+        check_precision(precision)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = torch.get_num_threads()
+        providers: list = ["CPUExecutionProvider"]
+        if device.type == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
+            providers.insert(0, ("CUDAExecutionProvider", {"device_id": device.index or 0}))
+        self.session = ort.InferenceSession(graph, options, providers=providers)
+        self.names = [i.name for i in self.session.get_inputs()]
+
+    def __call__(self, inputs: Sequence[np.ndarray]) -> np.ndarray:
+        """Run the graph on ``(B, C, H, W)`` float32 arrays; the first output."""
+        return self.session.run(None, dict(zip(self.names, inputs)))[0]
