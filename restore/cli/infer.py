@@ -39,6 +39,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="restore in N x N tiles (0: whole images; default: infer.tile)")
     parser.add_argument("--self-ensemble", action=argparse.BooleanOptionalAction, default=None,
                         help="average the 8 flips/rotations (default: infer.self_ensemble)")
+    parser.add_argument("--batch-size", type=int, metavar="N",
+                        help="consecutive same-size images per forward (default: infer.batch_size, 1)")
     parser.add_argument("--device", metavar="DEV", help="auto, cpu, cuda or cuda:N (default: the option file's device)")
     add_backend_arguments(parser)
     parser.add_argument("--no-progress", action="store_true",
@@ -57,6 +59,10 @@ def run(args: argparse.Namespace) -> int:
         options.infer.tile = args.tile or None
     if args.self_ensemble is not None:
         options.infer.self_ensemble = args.self_ensemble
+    if args.batch_size is not None:
+        if args.batch_size < 1:
+            raise ConfigError(f"--batch-size must be at least 1, got {args.batch_size}")
+        options.infer.batch_size = args.batch_size
     if args.device is not None:
         options.device = args.device
     apply_backend_arguments(args, options)

