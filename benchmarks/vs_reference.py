@@ -174,7 +174,7 @@ def in_process(args: argparse.Namespace) -> None:
             diff = (out["restore"].clamp(0, 1) - out["reference"].clamp(0, 1)).abs().max().item()
             mp = inputs[0].shape[-2] * inputs[0].shape[-1] / 1e6
             print(f"| {case.label} | {size} | {backend} | {args.precision} | {seconds['reference'] * 1e3:.0f} | "
-                  f"{seconds['restore'] * 1e3:.0f} | {mp / seconds['restore']:.3f} | "
+                  f"{seconds['restore'] * 1e3:.0f} | {mp / seconds['restore']:.3g} | "
                   f"{seconds['restore'] / seconds['reference']:.2f} | {diff:.1e} |", flush=True)
 
 
