@@ -1,134 +1,119 @@
-"""LAB-Net inference speed at 640x480 (the ISTD test size) with a realistic shadow mask (run by hand).
+"""LAB-Net at 640x480 (the ISTD test size) with a real shadow mask: restore against the official
+test procedure, interleaved in one process (run by hand).
 
 Times the whole path ``restore infer`` runs per image (RGB -> OpenCV LAB, mask binarisation and
-dilation, the network with its four local spatial attention blocks at 256x256, LAB -> RGB) through
-:class:`~restore.engine.inference.Restorer`, on the CPU and, when CUDA is available, on the GPU in
-float32 and with bf16 autocast (``infer.precision``). Prints megapixels per second.
+dilation, the network with its four local spatial attention blocks at 256x256, LAB -> RGB)
+through :class:`~restore.engine.inference.Restorer`, against LAB-Net's ``test.py`` around the
+official network op for op (``tests/methods/labnet/official.py`` via :mod:`references`), same
+random weights and input. Per side: median wall time, CPU (user + system), system time and minor
+page faults of one image, and the ratio restore / official. ``--profile`` adds torch.profiler
+op tables (self CPU) of one call of each.
 
-It also times one attention step alone at the working resolution, memory-efficient
-(``scaled_dot_product_attention``) against the official direct computation (the full
-|shadow| x |ring| softmax matrix), whose size it prints.
+glibc serves every tensor above 32 MiB with a fresh mmap and returns it with munmap, so each
+forward page-faults its memory in again; both sides pay that here. To see what remains without
+it (what ``restore``'s process-level allocator setting gives the CLI), run with
+``MALLOC_MMAP_THRESHOLD_=17179869184 MALLOC_TRIM_THRESHOLD_=17179869184``.
 
 The mask is ``../shared/data/shadow/masks/USR_1.png`` resized (nearest) to 640x480 when present
-(a real cast shadow, about a third of the image), else an ellipse over ~15 % of the image.
+(a real cast shadow, about a third of the image), else an ellipse. With CUDA, restore's path is
+also timed on the GPU in float32 and bf16 autocast. One attention step alone (memory-efficient
+against the official |shadow| x |ring| matrix) is timed at the end.
 
-    python benchmarks/labnet_speed.py [--repeat 3] [--device auto|cpu|cuda] [--down 256] [--no-direct]
+    python benchmarks/labnet_speed.py [--repeats 3] [--down 256] [--profile] [--no-direct]
 """
 
 from __future__ import annotations
 
 import argparse
-import math
+import resource
+import statistics
 import time
-from pathlib import Path
+from collections.abc import Callable
 
-import cv2
-import numpy as np
+import references
 import torch
+from timing import median_seconds
+from vs_reference import shadow_inputs
 
-from restore.methods.labnet.arch import LABNet, local_spatial_attention
 from restore.engine.inference import Restorer
-
-ROOT = Path(__file__).resolve().parents[1]
-REAL_MASK = ROOT.parent / "shared" / "data" / "shadow" / "masks" / "USR_1.png"
-REAL_IMAGE = ROOT.parent / "shared" / "data" / "shadow" / "images" / "USR_1.jpg"
-H, W = 480, 640
+from restore.methods.labnet.arch import LABNet, local_spatial_attention
 
 
-def inputs() -> tuple[torch.Tensor, torch.Tensor, str]:
-    """(1, 3, 480, 640) RGB and (1, 1, 480, 640) mask in [0, 1], and where they came from."""
-    if REAL_MASK.is_file() and REAL_IMAGE.is_file():
-        mask = cv2.resize(cv2.imread(str(REAL_MASK), cv2.IMREAD_GRAYSCALE), (W, H), interpolation=cv2.INTER_NEAREST)
-        image = cv2.resize(cv2.imread(str(REAL_IMAGE)), (W, H), interpolation=cv2.INTER_AREA)
-        image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-        source = f"{REAL_IMAGE.name} + {REAL_MASK.name} resized to {W}x{H}"
-    else:
-        mask = np.zeros((H, W), np.uint8)
-        cv2.ellipse(mask, (W // 2, H // 2), (W // 4, H // 5), 0, 0, 360, 255, -1)
-        image = np.random.default_rng(0).integers(0, 256, (H, W, 3), dtype=np.uint8)
-        source = "random image + ellipse mask"
-    x = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255
-    m = torch.from_numpy(mask)[None, None].float() / 255
-    return x, m, source
+def measured(fn: Callable[[], object]) -> dict[str, float]:
+    """Wall s, CPU s (user + system, all threads), system s and minor page faults of one call."""
+    before, start = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+    fn()
+    wall, after = time.perf_counter() - start, resource.getrusage(resource.RUSAGE_SELF)
+    system = after.ru_stime - before.ru_stime
+    return {"wall": wall, "cpu": after.ru_utime - before.ru_utime + system, "sys": system,
+            "faults": after.ru_minflt - before.ru_minflt}
 
 
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+def op_table(fn: Callable[[], object], rows: int = 15) -> str:
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        fn()
+    return prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=rows)
 
 
-def time_restorer(net: LABNet, x: torch.Tensor, mask: torch.Tensor, device: torch.device, amp: str | None,
-                  repeat: int) -> float:
-    """Seconds per image (median of ``repeat`` after one warm-up)."""
-    restorer = Restorer(net, precision=amp or "fp32", device=device)
-    restorer(x, mask)
-    times = []
-    for _ in range(repeat):
-        sync(device)
-        start = time.perf_counter()
-        restorer(x, mask)
-        sync(device)
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
-
-
-def direct_attention(q: torch.Tensor, k: torch.Tensor, shadow: torch.Tensor, ring: torch.Tensor) -> torch.Tensor:
-    """The official loop: full |S| x |R| softmax matrix per sample."""
-    k = k.clone()
-    for i in range(q.shape[0]):
-        s, r = shadow[i], ring[i]
-        a = torch.softmax(q[i][:, s].t() @ k[i][:, r] / math.sqrt(q.shape[1]), dim=-1)
-        k[i][:, s] = (a @ k[i][:, r].t()).t()
-    return k
-
-
-def time_attention(net: LABNet, mask: torch.Tensor, device: torch.device, direct: bool) -> None:
-    binary, dilated = net.prepare_mask(mask.to(device))
+def time_attention(net: LABNet, mask: torch.Tensor, direct: bool) -> None:
+    """One attention step at the working resolution, memory-efficient against the official matrix."""
+    binary, dilated = net.prepare_mask(mask)
     shadow, ring = net.attention_regions(binary, dilated)
     n_s, n_r = int(shadow.sum()), int(ring.sum())
     c = net.spaatt1.conv_s.conv2d.out_channels  # 48 at channels 32
-    q = torch.randn(1, c, shadow.shape[1], device=device)
-    k = torch.randn(1, c, shadow.shape[1], device=device)
-    print(f"  attention at {net.down_size[0]}x{net.down_size[1]}: |shadow| {n_s:,}, |ring| {n_r:,}, "
-          f"direct matrix {n_s * n_r * 4 / 2**20:,.0f} MiB per block")
-    for name, fn in (("memory-efficient", local_spatial_attention), ("direct", direct_attention)):
-        if name == "direct" and not direct:
-            continue
-        with torch.no_grad():
-            fn(q, k, shadow, ring)
-            sync(device)
-            start = time.perf_counter()
-            fn(q, k, shadow, ring)
-            sync(device)
-        print(f"  one attention step, {name}: {time.perf_counter() - start:.3f} s (x4 blocks per image)")
+    q, k = torch.randn(1, c, shadow.shape[1]), torch.randn(1, c, shadow.shape[1])
+    print(f"attention at {net.down_size[0]}x{net.down_size[1]}: |shadow| {n_s:,}, |ring| {n_r:,}, "
+          f"official matrix {n_s * n_r * 4 / 2**20:,.0f} MiB per block")
+    fns = {"memory-efficient": local_spatial_attention}
+    if direct:
+        fns["official (direct)"] = references.test_module("methods/labnet/test_arch.py").direct_attention
+    with torch.no_grad():
+        for name, fn in fns.items():
+            seconds = median_seconds(lambda f=fn: f(q, k, shadow, ring), repeats=3, cuda=False, warmup=1)
+            print(f"  one attention step, {name}: {seconds:.3f} s (x4 blocks per image)")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--device", default="auto", help="auto (CPU, then CUDA if available), cpu or cuda")
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--down", type=int, default=256, help="attention working resolution (ISTD 256, SRD 128)")
-    parser.add_argument("--no-direct", action="store_true", help="skip timing the direct (official) attention")
+    parser.add_argument("--profile", action="store_true", help="print op tables of one call of each side")
+    parser.add_argument("--no-direct", action="store_true", help="skip timing the official attention step alone")
     args = parser.parse_args()
 
     torch.manual_seed(0)
-    x, mask, source = inputs()
-    print(f"LAB-Net (channels 32, down {args.down}, random init) at {W}x{H}: {source}, "
-          f"shadow {float((mask > 0.9).float().mean()):.1%} of the image; torch {torch.__version__}, "
-          f"{torch.get_num_threads()} CPU threads")
-    devices = ["cpu", "cuda"] if args.device == "auto" else [args.device]
-    mp = H * W / 1e6
-    for dev in devices:
-        if dev == "cuda" and not torch.cuda.is_available():
-            print("cuda: not available")
-            continue
-        device = torch.device(dev)
-        net = LABNet(down_size=args.down).to(device).eval()
-        label = torch.cuda.get_device_name(device) if dev == "cuda" else "cpu"
-        for amp in ([None, "bf16"] if dev == "cuda" else [None]):
-            seconds = time_restorer(net, x, mask, device, amp, args.repeat)
-            print(f"{label} {amp or 'fp32'}: {seconds:.3f} s/image, {mp / seconds:.3f} megapixels/s")
-        time_attention(net, mask, device, direct=not args.no_direct)
+    x, mask = shadow_inputs(quick=False)
+    h, w = x.shape[-2:]
+    net = LABNet(down_size=args.down).eval()
+    restorer, official = Restorer(net), references.labnet_reference(net)
+    sides = {"official": lambda: official(x, mask), "restore": lambda: restorer(x, mask)}
+    print(f"LAB-Net (channels 32, down {args.down}, random init) at {w}x{h}, shadow "
+          f"{float((mask > 0.9).float().mean()):.1%} of the image; torch {torch.__version__}, "
+          f"{torch.get_num_threads()} CPU threads; median of {args.repeats} interleaved")
+    outputs = {k: fn() for k, fn in sides.items()}  # warm-up
+    runs: dict[str, list[dict[str, float]]] = {k: [] for k in sides}
+    for _ in range(args.repeats):
+        for k, fn in sides.items():
+            runs[k].append(measured(fn))
+    med = {k: {m: statistics.median(r[m] for r in v) for m in v[0]} for k, v in runs.items()}
+    print("| side | wall s | CPU s | system s | minor faults | MP/s | wall / official |\n|---|---:|---:|---:|---:|---:|---:|")
+    for k, m in med.items():
+        print(f"| {k} | {m['wall']:.2f} | {m['cpu']:.1f} | {m['sys']:.1f} | {m['faults']:,.0f} | "
+              f"{h * w / 1e6 / m['wall']:.3f} | {m['wall'] / med['official']['wall']:.2f} |")
+    ratios = [r["wall"] / o["wall"] for r, o in zip(runs["restore"], runs["official"])]
+    codes = ((outputs["restore"] - outputs["official"]).abs() * 255).round()
+    print(f"per-run ratios {[round(v, 2) for v in ratios]}; outputs: {int((codes.amax(1) > 0).sum())} of {h * w} "
+          f"pixels differ, by at most {int(codes.max())} codes (8-bit truncation ties)")
+    if args.profile:
+        for k, fn in sides.items():
+            print(f"\n{k}: torch.profiler, one image\n{op_table(fn)}")
+    if torch.cuda.is_available():
+        gpu = LABNet(down_size=args.down).cuda().eval()
+        for precision in ("fp32", "bf16"):
+            r = Restorer(gpu, precision=precision, device="cuda")
+            seconds = median_seconds(lambda r=r: r(x, mask), args.repeats, cuda=True)
+            print(f"{torch.cuda.get_device_name()} {precision}: {seconds:.3f} s/image, {h * w / 1e6 / seconds:.3f} MP/s")
+    time_attention(net, mask, direct=not args.no_direct)
 
 
 if __name__ == "__main__":

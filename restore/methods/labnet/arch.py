@@ -24,14 +24,14 @@ not reproduced here; other sizes run at their own size.
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from restore.methods.labnet.lab import lab8_to_rgb, rgb_to_lab8
 from restore.errors import ConfigError
+from restore.methods.labnet import fast
+from restore.methods.labnet.attention import local_spatial_attention
+from restore.methods.labnet.lab import lab8_to_rgb, rgb_to_lab8
 
 MASK_DILATION = 11  # flat square structuring element of the official mask_d
 MIN_SIZE = 65  # reflection padding of 64 needs H, W > 64
@@ -44,7 +44,9 @@ class ConvLayer(nn.Module):
     def __init__(self, cin: int, cout: int, kernel_size: int, dilation: int = 1) -> None:
         super().__init__()
         pad = (kernel_size + (dilation - 1) * (kernel_size - 1)) // 2
-        self.conv2d = nn.Conv2d(cin, cout, kernel_size, padding=pad, dilation=dilation, padding_mode="reflect")
+        # Reflection padding by 0 would still copy the input: a 1x1 conv gets no padding mode.
+        self.conv2d = nn.Conv2d(cin, cout, kernel_size, padding=pad, dilation=dilation,
+                                padding_mode="reflect" if pad else "zeros")
 
     def forward(self, x: Tensor) -> Tensor:
         return F.leaky_relu(self.conv2d(x), 0.2, inplace=True)  # the conv output is not needed for backward
@@ -101,35 +103,6 @@ class BasicBlock(nn.Module):
         return self.conv42(self.conv41(self.channel_attention(torch.cat(stages, dim=1))))
 
 
-def local_spatial_attention(q: Tensor, k: Tensor, shadow: Tensor, ring: Tensor) -> Tensor:
-    """Shadow positions attend to ring positions; returns ``k`` with its shadow columns replaced.
-
-    ``q``, ``k``: ``(B, C, N)``; ``shadow``, ``ring``: bool ``(B, N)``. For each sample, with S the
-    shadow and R the ring positions: ``k[:, S] = (softmax(q[:, S]^T k[:, R] / sqrt(C)) k[:, R]^T)^T``
-    (keys and values are both ``k``); other columns are kept. Computed with
-    ``scaled_dot_product_attention`` (flash / memory-efficient kernels on CPU and CUDA), so the
-    |S| x |R| matrix is never materialised. Official edge cases: no shadow -> unchanged; no ring
-    -> the shadow columns become 0 (a softmax over nothing, times nothing).
-    """
-    out = []
-    for qi, ki, s, r in zip(q, k, shadow, ring):
-        s_idx = s.nonzero().squeeze(1)
-        if s_idx.numel() == 0:
-            out.append(ki)
-            continue
-        r_idx = r.nonzero().squeeze(1)
-        if r_idx.numel() == 0:
-            values = ki.new_zeros(s_idx.numel(), ki.shape[0])
-        else:
-            qs = qi.t().index_select(0, s_idx)  # (|S|, C)
-            kr = ki.t().index_select(0, r_idx)  # (|R|, C)
-            values = F.scaled_dot_product_attention(
-                qs[None, None], kr[None, None], kr[None, None], scale=1.0 / math.sqrt(ki.shape[0])
-            )[0, 0]
-        out.append(ki.index_copy(1, s_idx, values.t().to(ki.dtype)))
-    return torch.stack(out)
-
-
 class SpatialAttentionBlock(nn.Module):
     """Local spatial attention (LSA) at the working resolution ``size`` (nearest down and up).
 
@@ -152,7 +125,7 @@ class SpatialAttentionBlock(nn.Module):
             # A batch without shadow (or ring) leaves conv_s unused; DistributedDataParallel needs
             # every parameter in the graph, so tie q in with an exact zero.
             k = k + 0.0 * q.sum()
-        k = local_spatial_attention(q.flatten(2), k.flatten(2), shadow, ring).view_as(k)
+        k = local_spatial_attention(q.flatten(2), k.flatten(2), shadow, ring).reshape(k.shape)
         return self.convfinal(torch.cat([t, F.interpolate(k, size=t.shape[-2:])], dim=1))
 
 
@@ -174,6 +147,9 @@ class LABNet(nn.Module):
 
     input_keys = ("input", "mask")
     in_nc = 3
+    # What an exported graph (ONNX Runtime / OpenVINO backends) stands in for: the pure-torch
+    # core; the OpenCV LAB conversions and the mask preparation stay in Python around it.
+    export_core = "forward_lab"
 
     def __init__(
         self,
@@ -241,7 +217,29 @@ class LABNet(nn.Module):
 
     def forward_lab(self, lab: Tensor, mask: Tensor, mask_d: Tensor) -> Tensor:
         """The official ``LABNet.forward``: LAB/255 (B, 3, H, W), binary mask and dilated mask
-        (B, 1, H, W) -> LAB/255 (B, 3, H, W), not clamped."""
+        (B, 1, H, W) -> LAB/255 (B, 3, H, W), not clamped.
+
+        Plain CPU inference (no autograd, tracing or autocast) takes the channels-last path of
+        :mod:`restore.methods.labnet.fast`; everything else runs the modules.
+        """
+        if self._fast_inference(lab):
+            return fast.forward_lab(self, lab, mask, mask_d)
+        return self.forward_modules(lab, mask, mask_d)
+
+    @staticmethod
+    def _fast_inference(lab: Tensor) -> bool:
+        return (
+            lab.device.type == "cpu"
+            and lab.dtype in (torch.float32, torch.float64)
+            and not torch.is_grad_enabled()
+            and not torch.is_autocast_enabled("cpu")
+            and not torch.jit.is_tracing()
+            and not torch.jit.is_scripting()
+            and not torch.compiler.is_compiling()
+        )
+
+    def forward_modules(self, lab: Tensor, mask: Tensor, mask_d: Tensor) -> Tensor:
+        """``forward_lab`` through the modules (differentiable, traceable, any device)."""
         shadow, ring = self.attention_regions(mask, mask_d)
         size = self.down_size
         image = self.convst(lab)
