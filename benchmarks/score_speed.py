@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--gt", default=str(ROOT.parent / "shared" / "data" / "kodak24"))
-    parser.add_argument("--protocols", nargs="+", default=[n for n, p in PROTOCOLS.items() if p.shadow is None and "lpips" not in p.metrics])
+    parser.add_argument("--protocols", nargs="+", default=[n for n, p in PROTOCOLS.items() if p.shadow is None and "lpips" not in p.metrics])  # noqa: E501
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
 

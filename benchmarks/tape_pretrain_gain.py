@@ -69,7 +69,7 @@ name: gain_stage2
 path:
   pretrained: {work / 'experiments/gain_stage1/models/final.pth'}
   experiments_root: {work / 'experiments'}
-"""),
+"""),  # noqa: E501
         "baseline": write(work / "baseline.yml", f"""base: {ROOT / 'options/tape/train/tape_r_denoise.yml'}
 name: gain_baseline
 {common}{denoise_data}train: {{total_iter: {args.stage1 + args.stage2}, amp: null,

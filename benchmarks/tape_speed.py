@@ -13,9 +13,9 @@ import argparse
 from contextlib import nullcontext
 
 import torch
+from timing import median_seconds
 
 from restore.methods.tape.arch import TAPER, TAPERBase
-from timing import median_seconds
 
 VARIANTS = {"tape_r": TAPER, "tape_r_base": TAPERBase}
 

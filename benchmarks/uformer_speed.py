@@ -17,9 +17,9 @@ from unittest import mock
 
 import torch
 import torch.nn.functional as F
+from timing import median_seconds
 
 from restore.methods.uformer.arch import UformerB, UformerS, UformerT
-from timing import median_seconds
 
 VARIANTS = {"T": UformerT, "S": UformerS, "B": UformerB}
 

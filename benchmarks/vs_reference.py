@@ -115,7 +115,7 @@ def cases() -> dict[str, Case]:
         "uformer_b": Case("Uformer-B", lambda q: Uformer(**tiny_uformer) if q else UformerB(),
                           lambda net, q: references.uformer_reference(net), lambda q: (photo(*(64, 64) if q else (256, 256), sigma=25),)),
         "wdnet": Case("WDNet", lambda q: randomized(WDNet(channels=16, growth=8, dilations=[1, 3]) if q else WDNet()),
-                      lambda net, q: references.wdnet_reference(net, [1, 3] if q else None), lambda q: (photo(*(64, 64) if q else (256, 256)),)),
+                      lambda net, q: references.wdnet_reference(net, [1, 3] if q else None), lambda q: (photo(*(64, 64) if q else (256, 256)),)),  # noqa: E501
         "labnet": Case("LAB-Net", lambda q: LABNet(channels=8, down_size=32) if q else LABNet(),
                        lambda net, q: references.labnet_reference(net), shadow_inputs),
         "ipt": Case("IPT sigma30", lambda q: IPT(scale=1, n_feats=ipt_dims[q][0], num_heads=ipt_dims[q][1],

@@ -59,7 +59,7 @@ def test_metrics_are_not_added_behind_the_tables_back(monkeypatch):
     plugin = types.ModuleType("plugin_with_metric")
     plugin.REGISTRY = {"metric": {"mae": f"{__name__}:_mae"}}
     monkeypatch.setitem(sys.modules, "plugin_with_metric", plugin)
-    with pytest.raises(ConfigError, match=r"plugin_with_metric.REGISTRY: metric entries are kept in restore.metrics.table; add one with restore.metrics.register_metric"):
+    with pytest.raises(ConfigError, match=r"plugin_with_metric.REGISTRY: metric entries are kept in restore.metrics.table; add one with restore.metrics.register_metric"):  # noqa: E501
         registry.add_method("plugin_with_metric")
     assert "mae" not in registry.names("metric")
 

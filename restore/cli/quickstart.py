@@ -20,7 +20,8 @@ DEFAULT_OPTIONS = Path(__file__).resolve().parents[2] / "options" / "quickstart"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_option_arguments(parser, required=False)
     parser.set_defaults(opt=str(DEFAULT_OPTIONS))
-    parser.add_argument("--workdir", default="quickstart", metavar="DIR", help="where data, the run and restored images go (default: quickstart)")
+    parser.add_argument("--workdir", default="quickstart", metavar="DIR",
+                        help="where data, the run and restored images go (default: quickstart)")
 
 
 def export_photos(folder: Path, names: tuple[str, ...]) -> None:
@@ -59,11 +60,11 @@ def write_noisy(clean: Path, noisy: Path, sigma: float, seed: int) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from restore.archs.contract import unwrap
     from restore.engine import distributed
     from restore.engine.batch_restore import restore_folder
     from restore.engine.evaluate import evaluate
     from restore.engine.inference import Restorer
-    from restore.archs.contract import unwrap
     from restore.engine.trainer import Trainer
 
     work = Path(args.workdir)

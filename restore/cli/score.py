@@ -56,8 +56,7 @@ def _load(path: Path, channels: int):
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from restore.engine.score_folders import (check_outputs, find_triples, load_target, size_hint,
-                                               write_outputs)
+    from restore.engine.score_folders import check_outputs, find_triples, load_target, size_hint, write_outputs
     from restore.metrics.evaluator import Evaluator
     from restore.metrics.protocols import DEFAULT_PROTOCOL, get_protocol
 

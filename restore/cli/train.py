@@ -10,8 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from restore.cli.common import add_check_argument, add_option_arguments, load_from_args, require, run_check
-from restore.cli.common import add_set_arguments
+from restore.cli.common import add_check_argument, add_option_arguments, add_set_arguments, load_from_args, require, run_check
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

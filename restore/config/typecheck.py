@@ -50,7 +50,7 @@ def matches(value: Any, annotation: Any) -> bool:
         return isinstance(value, (int, float)) and not isinstance(value, bool)
     if annotation is str or annotation is Path:
         return isinstance(value, str)
-    if origin in (list, typing.List, typing.Sequence) or annotation in (list, tuple):
+    if origin in (list, list, typing.Sequence) or annotation in (list, tuple):
         if not isinstance(value, (list, tuple)):
             return False
         (item,) = _args(annotation) or (Any,)
@@ -85,7 +85,7 @@ def describe(annotation: Any) -> str:
         return " or ".join(dict.fromkeys(describe(a) for a in _args(annotation)))
     if origin is Literal:
         return "one of " + ", ".join(repr(a) for a in _args(annotation))
-    if origin in (list, typing.List, typing.Sequence):
+    if origin in (list, list, typing.Sequence):
         (item,) = _args(annotation) or (Any,)
         return f"a list of {describe(item)}"
     if origin is tuple:

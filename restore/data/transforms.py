@@ -17,7 +17,6 @@ import torch
 
 from restore.errors import DataError
 
-
 #: An image array ``(H, W, ...)`` or just its ``(H, W)`` (as read from a header by ``verify()``).
 ArrayOrHW = np.ndarray | tuple[int, int]
 
@@ -86,8 +85,8 @@ def random_crop_window(
 
 def crop(array: np.ndarray, top: int, left: int, size: int, scale: int = 1) -> np.ndarray:
     """The window at ``(top, left)`` of side ``size`` (all multiplied by ``scale``)."""
-    t, l, s = top * scale, left * scale, size * scale
-    return array[t : t + s, l : l + s]
+    t, lf, s = top * scale, left * scale, size * scale
+    return array[t : t + s, lf : lf + s]
 
 
 def random_crop(

@@ -37,13 +37,13 @@ import torch
 from torch import Tensor
 
 from restore import __version__
+from restore.archs.contract import input_keys
 from restore.config import Options
 from restore.config.schema import EvalSet
 from restore.engine import distributed
 from restore.engine.background import WriteBehind
 from restore.engine.distributed import DistContext
 from restore.engine.evaluate import EvalResult, evaluate, network_inputs
-from restore.archs.contract import input_keys
 from restore.engine.network import build_network
 from restore.errors import ConfigError, DataError
 from restore.utils.files import atomic_write
@@ -201,13 +201,13 @@ def run_benchmark(
     or ``off`` (:mod:`restore.utils.progress`). Files: see the module docstring.
     """
     from restore.engine import checkpoint
-    from restore.utils.progress import Progress
     from restore.engine.evaluate import restore_only, shard_indices
     from restore.engine.inference import Restorer
     from restore.engine.report import Panel, needed, panel
     from restore.engine.results_folder import TOP_LEVEL, ResultsFolder
     from restore.engine.results_table import check_metric_keys
     from restore.engine.torch_speed import FirstCallTimer, prepare_for_inference
+    from restore.utils.progress import Progress
 
     if ctx is None:
         ctx = DistContext(device=distributed.resolve_device(options.device))

@@ -15,8 +15,8 @@ it without scores (``restore test`` saves its images).
 from __future__ import annotations
 
 import time
-from contextlib import closing
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,11 +24,11 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from restore.archs.contract import input_keys
 from restore.config.schema import EvalSet
 from restore.engine import distributed
 from restore.engine.dataloading import unwrap_worker_error
 from restore.engine.distributed import DistContext
-from restore.archs.contract import input_keys
 from restore.errors import ConfigError, DataError, RestoreError
 
 #: ``on_image(name, index, input, output, target)``: CPU tensors ``(C, H, W)``, output float32

@@ -21,8 +21,8 @@ while a call runs; everything in this module stays Python around it.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from contextlib import nullcontext
-from typing import Callable
 
 import torch
 from torch import Tensor, nn

@@ -33,15 +33,14 @@ from torch import nn
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR, LRScheduler
 
+from restore.archs.contract import unwrap
 from restore.config import Options, options_to_yaml
 from restore.engine.checkpoint import FORMAT, load_file, load_state_dict_checked
 from restore.engine.experiment import ExperimentDir
-from restore.archs.contract import unwrap
 from restore.engine.rng_state import set_rng_state
 from restore.engine.weights_meta import META_KEY, network_differences, resolved_component
 from restore.errors import ConfigError
 from restore.utils.shorten import shorten_list
-
 
 
 class ResumableRun(Protocol):

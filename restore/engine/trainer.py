@@ -32,6 +32,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from restore.archs.contract import unwrap
 from restore.config import Options, options_to_yaml
 from restore.engine import distributed
 from restore.engine.callbacks import Callback
@@ -39,7 +40,6 @@ from restore.engine.checkpoint import FORMAT, atomic_save, load_weights, nonfini
 from restore.engine.dataloading import worker_errors
 from restore.engine.experiment import ExperimentDir, RunLog
 from restore.engine.inference import AMP_DTYPES
-from restore.archs.contract import unwrap
 from restore.engine.network import build_network
 from restore.engine.resume import continue_from, resume_source
 from restore.engine.rng_state import rng_state
@@ -47,15 +47,14 @@ from restore.engine.run_folder import RunFolderLock, open_run_folder
 from restore.engine.sampler import ResumableSampler
 from restore.engine.torch_speed import optimizer_extras, training_switches
 from restore.engine.train_progress import INTERVAL_S, PlainProgress
-from restore.methods.step import TrainStep
 from restore.engine.transfer import freeze_by_rules, transfer_from_file
 from restore.engine.weights_meta import META_KEY, weights_meta
 from restore.errors import ConfigError, RestoreError
 from restore.losses.weighted import WeightedSum
+from restore.methods.step import TrainStep
 from restore.metrics.table import best_keys
 from restore.utils.files import plain_name_problem
 from restore.utils.shorten import shorten_list
-
 
 
 class Trainer:

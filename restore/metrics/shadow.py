@@ -20,9 +20,9 @@ import torch
 from torch import Tensor
 
 from restore.metrics.color import rgb_to_gray_matlab, srgb_to_lab
-from restore.utils.matlab_resize import imresize
 from restore.metrics.psnr import psnr
 from restore.metrics.ssim import ssim
+from restore.utils.matlab_resize import imresize
 
 FAMILY_A_SIZE = (256, 256)
 SUM_KEYS = ("sum_all", "n_all", "sum_s", "n_s", "sum_ns", "n_ns")

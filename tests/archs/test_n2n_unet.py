@@ -13,7 +13,6 @@ from restore.engine.checkpoint import load_weights
 from restore.errors import ConfigError
 
 
-
 @pytest.fixture(scope="module")
 def official_keys() -> dict[str, list[int]]:
     return key_listing("n2n_unet.json")

@@ -137,7 +137,7 @@ def test_sixteen_bit_results_score_like_their_eight_bit_levels(small_pair):
     proc = score("--pred", "pred", "--gt", "gt", "--json", "s16.json", cwd=small_pair)
     assert proc.returncode == 0, proc.stderr
     for i in range(3):
-        cv2.imwrite(str(small_pair / "pred" / f"img{i}.png"), (cv2.imread(str(small_pair / "pred" / f"img{i}.png"), cv2.IMREAD_UNCHANGED) // 257).astype(np.uint8))
+        cv2.imwrite(str(small_pair / "pred" / f"img{i}.png"), (cv2.imread(str(small_pair / "pred" / f"img{i}.png"), cv2.IMREAD_UNCHANGED) // 257).astype(np.uint8))  # noqa: E501
     assert score("--pred", "pred", "--gt", "gt", "--json", "s8.json", cwd=small_pair).returncode == 0
     s16 = json.loads((small_pair / "s16.json").read_text())["summary"]
     s8 = json.loads((small_pair / "s8.json").read_text())["summary"]

@@ -169,7 +169,7 @@ def test_a_failed_first_run_leaves_no_results_folder(tmp_path, capsys):
 
 def test_set_names_cannot_send_writes_outside_the_results_folder(tmp_path, capsys):
     escape = tmp_path / "escaped"
-    text = OPTIONS.replace("    pairs:", "    '../../escaped':").replace("    noisy: {{type: noisy_folder, root: {root}/in, num_workers: 0}}\n", "")
+    text = OPTIONS.replace("    pairs:", "    '../../escaped':").replace("    noisy: {{type: noisy_folder, root: {root}/in, num_workers: 0}}\n", "")  # noqa: E501
     opt = setup(tmp_path, n=1, text=text)
     assert main(["test", "-opt", str(opt), "--progress", "off"]) == 2
     one_line(capsys, "escaped")

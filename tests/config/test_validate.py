@@ -75,7 +75,7 @@ def test_valid_file_builds_typed_sections(tmp_path):
         (MINIMAL.replace("phase: val", "phase: valid"), r"must be one of 'train', 'val', 'test', got str 'valid'"),
         (MINIMAL.replace("type: n2n_unet", "type: n2n_unet2"), r"unknown arch 'n2n_unet2'; did you mean 'n2n_unet'\?"),
         (MINIMAL.replace("type: l1", "type: L1"), r"unknown loss 'L1'; did you mean 'l1'\?"),
-        (MINIMAL.replace("protocol: basicsr", "protocol: basicsrr"), r"unknown evaluation protocol 'basicsrr' \(did you mean 'basicsr'\?\)"),
+        (MINIMAL.replace("protocol: basicsr", "protocol: basicsrr"), r"unknown evaluation protocol 'basicsrr' \(did you mean 'basicsr'\?\)"),  # noqa: E501
         (MINIMAL.replace("{type: adam, lr: 1e-3}", "{type: adam, params: 1}"), r"'train\.optimizer\.params' is set by the engine"),
         (MINIMAL.replace("n_feature: 8", "n_features: 8"), r"unknown key 'network\.n_features' \(did you mean 'n_feature'\?\)"),
         (MINIMAL + "seed: [1]\n", r"key 'seed' must be int, got list"),
@@ -95,7 +95,7 @@ def test_errors_name_key_file_and_suggestion(tmp_path, text, pattern):
 
 
 def test_error_names_the_file_the_key_came_from(tmp_path):
-    opt_file(tmp_path, MINIMAL.replace("  optimizer: {type: adam, lr: 1e-3}\n", "  optimizer: {type: adam, lr: 1e-3, betaz: [0.9, 0.9]}\n"), "base.yml")
+    opt_file(tmp_path, MINIMAL.replace("  optimizer: {type: adam, lr: 1e-3}\n", "  optimizer: {type: adam, lr: 1e-3, betaz: [0.9, 0.9]}\n"), "base.yml")  # noqa: E501
     child = opt_file(tmp_path, "base: base.yml\nname: child\n", "child.yml")
     with pytest.raises(ConfigError, match=r"base\.yml: unknown key 'train\.optimizer\.betaz' \(did you mean 'betas'\?\)"):
         load_options(child)
@@ -141,6 +141,6 @@ def test_evaluation_sets_default_to_a_seeded_phase(tmp_path):
 
 
 def test_constructor_config_errors_name_file_and_key(tmp_path):
-    opt = load_options(opt_file(tmp_path, MINIMAL.replace("type: toy, root: data/train", "type: synthetic_noise, root: data/train, noise: gaus25")))
+    opt = load_options(opt_file(tmp_path, MINIMAL.replace("type: toy, root: data/train", "type: synthetic_noise, root: data/train, noise: gaus25")))  # noqa: E501
     with pytest.raises(ConfigError, match=r"o\.yml: datasets\.train: cannot parse noise 'gaus25'"):
         opt.datasets.train.dataset.build()

@@ -182,8 +182,8 @@ def run_test_sets(cwd: Path, evaluation: dict, weights: Path, capsys, grey: bool
 
 
 def test_uhdm_without_the_lpips_backbone_is_one_line(tmp_path, monkeypatch, capsys, weights):
-    from restore.metrics.lpips_metric import LPIPSMetric
     from restore.errors import MissingWeightsError
+    from restore.metrics.lpips_metric import LPIPSMetric
 
     try:
         LPIPSMetric("alex")

@@ -100,7 +100,7 @@ def sr_sources(root):
 
 def test_sizes_that_cannot_share_a_batch_are_refused(clean_dir):
     with pytest.raises(ConfigError) as e:
-        MixtureDataset(sr_sources(clean_dir) + [{"type": "degraded_folder", "root": str(clean_dir), "degradation": "rain", "crop_size": 16}])
+        MixtureDataset(sr_sources(clean_dir) + [{"type": "degraded_folder", "root": str(clean_dir), "degradation": "rain", "crop_size": 16}])  # noqa: E501
     assert_one_line(e, "batch_by_task")
     # LR 8 / HR 16 (SR x2) and 8 / 8 (noise) differ too; upsampled SR input with equal crops is fine
     srcs = sr_sources(clean_dir)
@@ -128,7 +128,7 @@ def test_batch_by_task_gives_one_source_per_batch_in_proportion(clean_dir):
 
 
 def test_val_is_the_concatenation_of_the_sources(clean_dir):
-    mix = MixtureDataset(sr_sources(clean_dir)[:1] + [{"type": "degraded_folder", "root": str(clean_dir), "degradation": "gauss30"}], phase="val")
+    mix = MixtureDataset(sr_sources(clean_dir)[:1] + [{"type": "degraded_folder", "root": str(clean_dir), "degradation": "gauss30"}], phase="val")  # noqa: E501
     assert len(mix) == 8 and mix.names[:2] == ["bicubic_x2/img0", "bicubic_x2/img1"] and mix.names[4] == "gauss30/img0"
     own = DegradedFolderDataset(str(clean_dir), degradation="gauss30", phase="val")
     assert torch.equal(mix[5]["input"], own[1]["input"]) and mix[5]["task_id"] == 1

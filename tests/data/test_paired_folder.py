@@ -56,7 +56,7 @@ def test_crop_and_flip_keep_pairs_aligned(rain100l):
         torch.equal(dihedral_tensor(full, k)[:, t : t + 8, l : l + 8], s["input"])
         for k in range(8)
         for t in range(dihedral_tensor(full, k).shape[1] - 7)
-        for l in range(dihedral_tensor(full, k).shape[2] - 7)
+        for l in range(dihedral_tensor(full, k).shape[2] - 7)  # noqa: E741
     )
     assert found
 

@@ -149,7 +149,7 @@ def test_official_stream_reproduces_n2n_validation_noise_draw_for_draw(clean_dir
 
 
 def test_official_stream_is_the_same_in_a_fresh_instance_and_in_workers(clean_dir):
-    make = lambda: SyntheticNoiseDataset(str(clean_dir), noise="poisson30", repeat=2, noise_stream="official", phase="test")
+    make = lambda: SyntheticNoiseDataset(str(clean_dir), noise="poisson30", repeat=2, noise_stream="official", phase="test")  # noqa: E731
     a = make()[6]["input"]
     loaded = list(DataLoader(make(), batch_size=1, num_workers=2))
     assert torch.equal(loaded[6]["input"][0], a)

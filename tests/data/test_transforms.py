@@ -59,7 +59,7 @@ def test_crop_same_generator_seed_same_window():
 def test_crop_window_reaches_every_corner():
     x = coords(10, 10)
     seen = {tuple(random_crop([x], 8, gen(s))[0][0, 0]) for s in range(200)}
-    assert seen == {(t, l) for t in range(3) for l in range(3)}
+    assert seen == {(t, l) for t in range(3) for l in range(3)}  # noqa: E741
 
 
 def test_crop_with_scale_keeps_correspondence():
@@ -121,7 +121,7 @@ def test_tip2018_box_golden():
     assert tip2018_box(601, 401, 6, -6) == (106, 60, 506, 328)
 
 
-def test_tip2018_preprocess_matches_pil_and_jitters(rng=np.random.default_rng(0)):
+def test_tip2018_preprocess_matches_pil_and_jitters(rng=np.random.default_rng(0)):  # noqa: B008
     from PIL import Image
 
     moire = rng.integers(0, 256, size=(90, 120, 3), dtype=np.uint8)

@@ -144,7 +144,7 @@ def test_each_set_reports_images_and_megapixels_per_second(bench):
     _, _, printed = bench
     rates = re.findall(r"\(([\d.]+) s, ([\d.]+) images/s, ([\d.e+-]+) MP/s\)", printed)
     assert len(rates) == 2, printed  # one per set
-    for seconds, images, megapixels in rates:
+    for seconds, images, megapixels in rates:  # noqa: B007
         if float(images) > 0.5:  # both rates count the same three 48x64 images
             assert float(megapixels) / float(images) == pytest.approx(H * W / 1e6, rel=0.05)
     assert rate_text(24, 24 * 768 * 512, 10.0) == "10.0 s, 2.40 images/s, 0.944 MP/s"

@@ -6,13 +6,12 @@ import shutil
 from pathlib import Path
 
 import pytest
+from tiny_run import write_options
 
 from restore.config import load_options
 from restore.engine.callbacks import Callback
 from restore.engine.trainer import Trainer
 from restore.errors import RestoreError
-
-from tiny_run import write_options
 
 
 class DeleteRunFolder(Callback):

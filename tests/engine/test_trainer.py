@@ -14,9 +14,9 @@ from restore.cli.main import main
 from restore.config import load_options
 from restore.engine.callbacks import Callback
 from restore.engine.checkpoint import load_file
-from restore.methods.step import TrainStep
 from restore.engine.trainer import Trainer
 from restore.errors import ConfigError
+from restore.methods.step import TrainStep
 
 OPTIONS = """
 name: {name}

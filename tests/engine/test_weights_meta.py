@@ -12,13 +12,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from tiny_run import make_images, one_error_line, write_options
 
 import restore
 from restore.archs.n2n_unet import N2NUNet
 from restore.cli.main import main
 from restore.engine.weights_meta import network_differences
-
-from tiny_run import make_images, one_error_line, write_options
 
 ROOT = Path(__file__).resolve().parents[2]
 TEST = """\

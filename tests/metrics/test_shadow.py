@@ -16,7 +16,6 @@ from restore.metrics.shadow import (
     prepare_family_b,
     region_psnr_ssim,
 )
-
 from restore.utils.matlab_resize import imresize
 
 from .reference import ssim_matlab_np, to_tensor

@@ -41,8 +41,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from restore.methods.ipt.patches import forward_chop
 from restore.errors import ConfigError
+from restore.methods.ipt.patches import forward_chop
 
 #: Official MeanShift mean (DIV2K RGB mean); std is 1.
 RGB_MEAN = (0.4488, 0.4371, 0.4040)

@@ -33,10 +33,9 @@ import torch
 from torch import Tensor, nn
 
 from restore.archs.contract import unwrap
-from restore.methods.step import Batch, StepContext, TrainStep
 from restore.errors import ConfigError
 from restore.methods.ipt.loss import DEFAULT_TEMPERATURE, DEFAULT_WEIGHT, PatchContrastiveLoss
-
+from restore.methods.step import Batch, StepContext, TrainStep
 
 
 class IPTPretrainStep(TrainStep):

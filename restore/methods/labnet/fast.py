@@ -32,22 +32,15 @@ mmap/munmap of big tensors (each fresh tensor page-faulted in again) happens far
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 from restore.methods.labnet.attention import local_spatial_attention
 
-if TYPE_CHECKING:
-    from restore.methods.labnet.arch import (
-        BasicBlock,
-        ChannelAttention,
-        ConvLayer,
-        LABNet,
-        SpatialAttentionBlock,
-    )
+# The modules of :mod:`restore.methods.labnet.arch` this path reads; named here as plain modules
+# (arch.py imports this file, so importing it back, even for type checking, would be a cycle).
+BasicBlock = ChannelAttention = ConvLayer = LABNet = SpatialAttentionBlock = nn.Module
 
 SLOPE = 0.2  # LeakyReLU after every convolution
 

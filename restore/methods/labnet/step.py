@@ -13,9 +13,8 @@ from typing import Any
 from torch import Tensor, nn
 
 from restore.archs.contract import unwrap
-from restore.methods.step import Batch, StepContext, TrainStep
 from restore.errors import ConfigError
-
+from restore.methods.step import Batch, StepContext, TrainStep
 
 
 class LabSpaceStep(TrainStep):

@@ -48,7 +48,7 @@ class NeighborSubsampler:
         self._second = picked[..., 1]
 
     @classmethod
-    def like(cls, x: Tensor, generator: torch.Generator | None = None) -> "NeighborSubsampler":
+    def like(cls, x: Tensor, generator: torch.Generator | None = None) -> NeighborSubsampler:
         n, _, h, w = x.shape
         return cls(n, h, w, device=x.device, generator=generator)
 

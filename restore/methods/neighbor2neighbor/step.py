@@ -21,10 +21,9 @@ import torch
 from torch import Tensor, nn
 
 from restore.archs.contract import input_keys, size_multiple, unwrap
-from restore.methods.step import Batch, StepContext, TrainStep
 from restore.errors import ConfigError
 from restore.methods.neighbor2neighbor.loss import NeighborSubsampler, neighbor2neighbor_loss
-
+from restore.methods.step import Batch, StepContext, TrainStep
 
 
 class Neighbor2NeighborStep(TrainStep):

@@ -153,7 +153,7 @@ class TAPER(nn.Module):
         self.mid = stage(depth_mid, mid_dim, heads_mid, [drop_path_rate] * depth_mid)
         self.ups, self.reduces, self.decoders = nn.ModuleList(), nn.ModuleList(), nn.ModuleList()
         cin = mid_dim
-        for k, lvl in enumerate(reversed(range(levels))):
+        for lvl in reversed(range(levels)):
             d, start = c * 2**lvl, sum(depths_dec[lvl + 1:])
             self.ups.append(nn.ConvTranspose2d(cin, d, 2, stride=2))
             self.reduces.append(nn.Linear(2 * d, d) if decoder_reduce else nn.Identity())

@@ -20,9 +20,8 @@ import torch
 from torch import Tensor, nn
 
 from restore.archs.contract import unwrap
-from restore.methods.step import Batch, StepContext, TrainStep
 from restore.errors import ConfigError
-
+from restore.methods.step import Batch, StepContext, TrainStep
 
 
 class TapePriorStep(TrainStep):

@@ -46,8 +46,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from restore.methods.wdnet.wavelet import HaarPacket
 from restore.errors import ConfigError
+from restore.methods.wdnet.wavelet import HaarPacket
 
 #: Dilations of the seven dual-branch blocks of the released model.
 OFFICIAL_DILATIONS = (1, 2, 5, 7, 12, 19, 31)

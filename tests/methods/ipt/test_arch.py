@@ -13,11 +13,9 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from key_listings import key_listing
 from torch import Tensor, nn
 
-from key_listings import key_listing
-from restore.methods.ipt.arch import IPT, PRETRAIN_TASKS, Attention
-from restore.methods.ipt.patches import forward_chop
 from restore.cli.main import main
 from restore.config import load_options
 from restore.data.image_io import read_image
@@ -25,6 +23,8 @@ from restore.engine.checkpoint import load_weights
 from restore.engine.inference import Restorer
 from restore.engine.network import build_network
 from restore.errors import ConfigError
+from restore.methods.ipt.arch import IPT, PRETRAIN_TASKS, Attention
+from restore.methods.ipt.patches import forward_chop
 
 ROOT = Path(__file__).resolve().parents[3]
 LAYOUTS = {  # listing -> constructor arguments

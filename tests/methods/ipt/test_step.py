@@ -13,15 +13,15 @@ import torch.nn.functional as F
 from key_listings import key_listing
 
 from restore import registry
-from restore.methods.ipt.arch import IPT, PRETRAIN_TASKS
 from restore.config import load_options
 from restore.engine.checkpoint import load_file, load_weights
-from restore.methods.ipt.step import IPTPretrainStep
 from restore.engine.trainer import Trainer
 from restore.errors import ConfigError
-from restore.methods.ipt.loss import patch_contrastive_loss
 from restore.losses.pixel import L1Loss
 from restore.losses.weighted import WeightedSum
+from restore.methods.ipt.arch import IPT, PRETRAIN_TASKS
+from restore.methods.ipt.loss import patch_contrastive_loss
+from restore.methods.ipt.step import IPTPretrainStep
 
 ROOT = Path(__file__).resolve().parents[3]
 # Six tasks, 12 + 12 layers (the official key set) at toy width: 12x12 inputs, 16 tokens of 36 dims.

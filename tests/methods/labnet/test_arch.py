@@ -11,15 +11,15 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from key_listings import key_listing
 from PIL import Image
 
-from key_listings import key_listing
-from restore.methods.labnet import arch as labnet_module
-from restore.methods.labnet.arch import LABNet, SpatialAttentionBlock, local_spatial_attention
-from restore.methods.labnet.lab import lab8_codes, lab8_to_rgb, rgb_to_lab8
 from restore.cli.main import main
 from restore.engine.checkpoint import load_weights
 from restore.errors import ConfigError, MissingWeightsError
+from restore.methods.labnet import arch as labnet_module
+from restore.methods.labnet.arch import LABNet, SpatialAttentionBlock, local_spatial_attention
+from restore.methods.labnet.lab import lab8_codes, lab8_to_rgb, rgb_to_lab8
 
 ROOT = Path(__file__).resolve().parents[3]
 

@@ -13,9 +13,9 @@ from torch import nn
 
 from restore.archs.n2n_unet import N2NUNet
 from restore.cli.main import main
-from restore.methods.neighbor2neighbor.step import Neighbor2NeighborStep
 from restore.errors import ConfigError
 from restore.methods.neighbor2neighbor.loss import PAIRS
+from restore.methods.neighbor2neighbor.step import Neighbor2NeighborStep
 
 ROOT = Path(__file__).resolve().parents[3]
 

@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from restore import registry
-from restore.methods.tape.arch import TAPER, TAPERBase
 from restore.config import load_options
 from restore.engine.inference import forward_padded
 from restore.errors import ConfigError
+from restore.methods.tape.arch import TAPER, TAPERBase
 
 ROOT = Path(__file__).resolve().parents[3]
 # A tiny config: two levels, window 4 -> size multiple 16.
@@ -149,9 +149,9 @@ def test_bad_options_are_one_line_config_errors() -> None:
 
 
 def test_prior_step_is_reconstruction_plus_weighted_token_distance() -> None:
-    from restore.methods.tape.step import TapePriorStep
     from restore.losses.pixel import L1Loss
     from restore.losses.weighted import WeightedSum
+    from restore.methods.tape.step import TapePriorStep
 
     torch.manual_seed(0)
     net = TAPER(**{**TINY, "drop_path_rate": 0.2}, prior_loss=True).train()

@@ -12,16 +12,16 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-
 from key_listings import key_listing
+
 from restore.archs.window_attention import LeWinBlock
-from restore.methods.uformer.arch import Uformer, UformerB, UformerS, UformerT
 from restore.cli.main import main
 from restore.config import load_options
 from restore.engine.checkpoint import load_weights
 from restore.engine.inference import Restorer
 from restore.engine.network import build_network
 from restore.errors import ConfigError
+from restore.methods.uformer.arch import Uformer, UformerB, UformerS, UformerT
 
 ROOT = Path(__file__).resolve().parents[3]
 # Spec uformer.md section 1, measured on the official class.

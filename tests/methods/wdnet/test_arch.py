@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from key_listings import key_listing
 from PIL import Image
 
-from key_listings import key_listing
-from restore.methods.wdnet.arch import OFFICIAL_DILATIONS, WDNet
 from restore.cli.main import main
 from restore.engine.checkpoint import load_weights
 from restore.errors import ConfigError
+from restore.methods.wdnet.arch import OFFICIAL_DILATIONS, WDNet
 
 ROOT = Path(__file__).resolve().parents[3]
 TINY = dict(channels=16, growth=8, dilations=[1, 3])

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from restore.methods.wdnet.wavelet import haar_packet_filters
 from restore.errors import ConfigError
 from restore.methods.wdnet.loss import WaveletL1Loss, WaveletTextureLoss
+from restore.methods.wdnet.wavelet import haar_packet_filters
 
 
 def coefficients(x: torch.Tensor) -> torch.Tensor:
