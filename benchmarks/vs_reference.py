@@ -5,7 +5,8 @@ Uformer-B 256x256, WDNet 256x256, LAB-Net 640x480 with a real shadow mask, IPT s
 random weights shared by both sides, the same input. The reference is the official procedure as
 the parity tests transcribe it (:mod:`references`); restore's side is
 ``Restorer.from_options(model, Infer(backend=..., precision=...))``, the object ``restore infer``
-and ``restore test`` use. Reference and restore are timed interleaved in one process (one untimed
+and ``restore test`` use, on a copy of the network prepared as ``restore infer`` prepares it
+(``prepare_for_inference``: the architecture's declared ``channels_last`` default). Reference and restore are timed interleaved in one process (one untimed
 call each first, which also builds an exported graph), median of ``--repeats``. Columns:
 milliseconds of each, megapixels per second of restore (input pixels), restore / reference, and
 the max abs difference of the outputs (images in [0, 1]).
@@ -27,6 +28,7 @@ start-up costs are process-level effects that an in-process comparison would sha
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import os
 import statistics
@@ -44,6 +46,7 @@ from torch import Tensor, nn
 
 from restore.config.schema import Infer
 from restore.engine.inference import Restorer
+from restore.engine.torch_speed import prepare_for_inference
 
 ROOT = Path(__file__).resolve().parents[1]
 # ../shared/data beside the checkout, or $RESTORE_SHARED_DATA (as the tests)
@@ -134,7 +137,10 @@ def restorer_for(model: nn.Module, backend: str, precision: str) -> Restorer | s
         return f"infer.{' and infer.'.join(missing)} not in this checkout"
     infer = Infer(**{k: v for k, v in wanted.items() if k in fields})
     try:
-        return Restorer.from_options(model, infer, "cpu")
+        # restore's own copy, prepared as `restore infer` prepares it (the architecture's declared
+        # channels_last default); the reference keeps the untouched module
+        own = prepare_for_inference(copy.deepcopy(model).eval(), infer, torch.device("cpu"))
+        return Restorer.from_options(own, infer, "cpu")
     except Exception as exc:  # noqa: BLE001 - a missing extra, an unknown value: the row is skipped, the table goes on
         return f"{type(exc).__name__}: {str(exc).splitlines()[0][:120]}"
 
