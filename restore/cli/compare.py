@@ -17,8 +17,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="where run names are looked up (default: results)")
     parser.add_argument("--metrics", nargs="+", metavar="M",
                         help="summary keys to show, e.g. psnr ssim lab_mae_pp (default: the headline figures)")
-    parser.add_argument("--precision", nargs="+", metavar="[M=]N",
-                        help="decimals: N for all, or psnr=N ssim=N ... (default psnr=2 ssim=4 lpips=4 lab_mae=2)")
+    parser.add_argument("--digits", "--precision", dest="digits", nargs="+", metavar="[M=]N",
+                        help="decimals (--precision is the old name): N for all, or psnr=N ssim=N ... (default psnr=2 ssim=4 lpips=4 lab_mae=2)")
     parser.add_argument("--format", choices=["md", "csv", "tex"], default="md", help="table format (default md)")
 
 
@@ -27,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
     from restore.engine.results_table import WRITERS, check_metric_keys, parse_precision
 
     metrics = check_metric_keys(args.metrics, "--metrics")
-    precision = parse_precision(args.precision)
+    precision = parse_precision(args.digits, "--digits")
     runs = load_runs(args.runs, args.results_root)
     table = compare_table(runs, metrics, precision)
     if args.format == "md":

@@ -81,7 +81,7 @@ def test_two_runs_side_by_side(runs, capsys, monkeypatch):
 def test_formats_metrics_and_precision(runs, capsys):
     capsys.readouterr()
     assert main(["compare", str(runs / "results/a"), str(runs / "results/b"), "--format", "csv",
-                 "--metrics", "psnr", "--precision", "3"]) == 0
+                 "--metrics", "psnr", "--digits", "3"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "run,kodak PSNR (dB) [basicsr],rain PSNR (dB) [derain_matlab]"
     assert lines[2].split(",")[1] == f"{figures(runs, 'a', 'kodak')['metrics']['psnr']:.3f}"
