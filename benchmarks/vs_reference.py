@@ -6,8 +6,9 @@ random weights shared by both sides, the same input. The reference is the offici
 the parity tests transcribe it (:mod:`references`); restore's side is
 ``Restorer.from_options(model, Infer(backend=..., precision=...))``, the object ``restore infer``
 and ``restore test`` use, on a copy of the network prepared as ``restore infer`` prepares it
-(``prepare_for_inference``: the architecture's declared ``channels_last`` default). Reference and restore are timed interleaved in one process (one untimed
-call each first, which also builds an exported graph), median of ``--repeats``. Columns:
+(``prepare_for_inference``: the architecture's declared ``channels_last`` default).
+Reference and restore are timed interleaved in one process (one untimed call each first,
+which also builds an exported graph), median of ``--repeats``. Columns:
 milliseconds of each, megapixels per second of restore (input pixels), restore / reference, and
 the max abs difference of the outputs (images in [0, 1]).
 

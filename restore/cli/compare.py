@@ -18,7 +18,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--metrics", nargs="+", metavar="M",
                         help="summary keys to show, e.g. psnr ssim lab_mae_pp (default: the headline figures)")
     parser.add_argument("--digits", "--precision", dest="digits", nargs="+", metavar="[M=]N",
-                        help="decimals (--precision is the old name): N for all, or psnr=N ssim=N ... (default psnr=2 ssim=4 lpips=4 lab_mae=2)")
+                        help="decimals: N for all, or psnr=N ssim=N ... (default psnr=2 ssim=4 lpips=4 lab_mae=2; "
+                             "--precision is the old name)")
     parser.add_argument("--format", choices=["md", "csv", "tex"], default="md", help="table format (default md)")
 
 
