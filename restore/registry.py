@@ -32,7 +32,7 @@ from restore.utils.suggest import closest
 
 KINDS = ("arch", "dataset", "loss", "metric", "optimizer", "scheduler", "train_step")
 #: Names an option file picks that are settings, not components (nothing is built from them).
-SETTING_KINDS = ("protocol",)
+SETTING_KINDS = ("protocol", "tile_score")
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,7 @@ class OwnedKind:
 OWNED: dict[str, str] = {
     "metric": "restore.metrics.table:REGISTRY_VIEW",
     "protocol": "restore.metrics.protocols:REGISTRY_VIEW",
+    "tile_score": "restore.metrics.tile_scores:REGISTRY_VIEW",
 }
 
 _TABLE: dict[str, dict[str, str]] = {
