@@ -63,6 +63,7 @@ _TABLE: dict[str, dict[str, str]] = {
     "arch": {
         "n2n_unet": "restore.archs.n2n_unet:N2NUNet",
         "with_mask": "restore.archs.mask_input:WithMask",
+        "n2n_unet_slim": "restore.archs.n2n_unet_slim:SlimN2NUNet",
     },
     "dataset": {
         "paired_folder": "restore.data.paired_folder:PairedFolderDataset",
