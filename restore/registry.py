@@ -93,6 +93,7 @@ _TABLE: dict[str, dict[str, str]] = {
     },
     "train_step": {
         "supervised": "restore.methods.step:SupervisedStep",
+        "dda": "restore.methods.dda_step:DDAStep",
     },
 }
 
