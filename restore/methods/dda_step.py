@@ -21,7 +21,7 @@ DistributedDataParallel does not allow: the step runs in one process.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -29,17 +29,11 @@ from torch import Tensor, nn
 from restore import registry
 from restore.archs.contract import input_keys, unwrap
 from restore.archs.slimmable import at_width, is_slimmable
-from restore.config.schema import OneOf, to_plain
+from restore.config.schema import TileScoreName, to_plain
 from restore.errors import ConfigError, ConfigKeyError
 from restore.methods.dda_classes import ClassBatches, ClassCache, ScoredPool, pool_keys, quantile_boundaries
 from restore.methods.step import Batch, StepContext, TrainStep
 
-
-def _tile_score_names() -> list[str]:
-    return registry.names("tile_score")
-
-
-TileScoreName = Annotated[str, OneOf("tile score", _tile_score_names)]
 DEFAULT_WIDTHS = (0.25, 0.5, 1.0)
 
 
