@@ -24,8 +24,8 @@ and better than (c). The printout says where they are met and where not.
 The defaults (a light WDNet: 32 channels, 4 blocks; 300 iterations of 3 x 2 crops of 96 px) are
 sized by a FLOP estimate for about 10-15 minutes on 2 idle CPU cores; the synthetic moiré's own
 cost is not in that estimate. Raise ``--iters`` (and the network toward the released 64/32/7) for
-figures that mean more.
-    # a smoke run with a stand-in degradation (seconds, numbers meaningless):
+figures that mean more. A smoke run with a stand-in degradation (minutes; numbers meaningless):
+
     python benchmarks/adaptive_compute.py --iters 3 --max-images 1 --degradation rain --channels 8 --growth 4 \\
         --dilations 1 --crop 32 --tile 64 --patches 24
 """

@@ -102,9 +102,14 @@ class FlopTally:
 
 
 def settings_text(settings: Adaptive) -> str:
-    """``score moire, widths 0.25/0.5/1, fractions 0.34/0.33/0.33`` (or thresholds)."""
-    rule = (f"thresholds {'/'.join(f'{t:g}' for t in settings.thresholds)}" if settings.thresholds is not None
-            else f"fractions {'/'.join(f'{f:g}' for f in (settings.fractions or [1 / len(settings.widths)] * len(settings.widths)))}")
+    """``score moire, widths 0.25/0.5/1, fractions 0.5/0.25/0.25`` (or ``thresholds ...``, or
+    ``equal shares`` when neither is given)."""
+    if settings.thresholds is not None:
+        rule = f"thresholds {'/'.join(f'{t:g}' for t in settings.thresholds)}"
+    elif settings.fractions is not None:
+        rule = f"fractions {'/'.join(f'{f:g}' for f in settings.fractions)}"
+    else:
+        rule = "equal shares"
     return f"score {settings.score}, widths {'/'.join(f'{w:g}' for w in settings.widths)}, {rule}"
 
 

@@ -42,8 +42,8 @@ class DDAStep(TrainStep):
         score: the tile score that makes the classes (:mod:`restore.metrics.tile_scores`; ``moire``).
         widths: one width per class, strictly ascending in (0, 1]; the lowest-score class trains the
             first. Default ``[0.25, 0.5, 1.0]``; the reference uses ``[0.25, 0.5, 0.75]``.
-        patches: size of the scored patch pool (default: 16 per training image, at least 32 per
-            class, at most 20,000).
+        patches: size of the scored patch pool (default: 16 per training image, at least 32 times
+            the number of classes, at most 20,000).
 
     The batch of every class is ``datasets.train.batch_size``.
     """

@@ -193,7 +193,7 @@ def test_restore_infer_reports_the_flops_spent(tmp_path, capsys):
     assert rc == 0, err
     assert len(list((tmp_path / "out").glob("*.png"))) == 3
     line = next(text for text in out.splitlines() if "adaptive" in text)
-    assert "score moire, widths 0.5/1, fractions 0.5/0.5" in line and "tiles per width 0.5/1: 6/6" in line
+    assert "score moire, widths 0.5/1, equal shares" in line and "tiles per width 0.5/1: 6/6" in line
     per_tile = [count_flops(slim_unet(), forward_padded, [(1, 3, 32, 32)], torch.device("cpu"), w) for w in (0.5, 1.0)]
     spent, full = 6 * per_tile[0] + 6 * per_tile[1], 12 * per_tile[1]
     assert f"{spent / 1e9:.4g} GFLOPs of {full / 1e9:.4g} GFLOPs at full width ({100 * spent / full:.1f}%)" in line
