@@ -32,7 +32,7 @@ from restore.utils.suggest import closest
 
 KINDS = ("arch", "dataset", "loss", "metric", "optimizer", "scheduler", "train_step")
 #: Names an option file picks that are settings, not components (nothing is built from them).
-SETTING_KINDS = ("protocol",)
+SETTING_KINDS = ("protocol", "tile_score")
 
 
 @dataclass(frozen=True)
@@ -56,12 +56,14 @@ class OwnedKind:
 OWNED: dict[str, str] = {
     "metric": "restore.metrics.table:REGISTRY_VIEW",
     "protocol": "restore.metrics.protocols:REGISTRY_VIEW",
+    "tile_score": "restore.metrics.tile_scores:REGISTRY_VIEW",
 }
 
 _TABLE: dict[str, dict[str, str]] = {
     "arch": {
         "n2n_unet": "restore.archs.n2n_unet:N2NUNet",
         "with_mask": "restore.archs.mask_input:WithMask",
+        "n2n_unet_slim": "restore.archs.n2n_unet_slim:SlimN2NUNet",
     },
     "dataset": {
         "paired_folder": "restore.data.paired_folder:PairedFolderDataset",
@@ -91,6 +93,7 @@ _TABLE: dict[str, dict[str, str]] = {
     },
     "train_step": {
         "supervised": "restore.methods.step:SupervisedStep",
+        "dda": "restore.methods.dda_step:DDAStep",
     },
 }
 

@@ -99,6 +99,15 @@ def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
                         help="fp32 (exact) or the approximate bf16/fp16 (default: infer.precision, fp32)")
 
 
+def check_adaptive(options: Options) -> None:
+    """``infer.adaptive`` against ``infer`` as the command line left it (``--tile 0``, ``--backend``)."""
+    from restore.config.schema import adaptive_problem
+
+    problem = adaptive_problem(options.infer.adaptive, options.infer.tile, options.infer.backend)
+    if problem is not None:
+        raise ConfigError(f"{options.source}: key 'infer.adaptive' {problem}")
+
+
 def apply_backend_arguments(args: argparse.Namespace, options: Options) -> None:
     """Copy ``--backend`` / ``--precision`` into ``options.infer`` when given."""
     if args.backend is not None:

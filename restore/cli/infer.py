@@ -20,6 +20,7 @@ from restore.cli.common import (
     add_network_from_weights_argument,
     add_option_arguments,
     apply_backend_arguments,
+    check_adaptive,
     load_from_args,
     require,
 )
@@ -66,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
     if args.device is not None:
         options.device = args.device
     apply_backend_arguments(args, options)
+    check_adaptive(options)
     if args.check:
         from restore.cli.check import check_infer
 
@@ -93,5 +95,9 @@ def run(args: argparse.Namespace) -> int:
         distributed.teardown()
     if ctx.is_main:
         print(f"restore infer: {summary.line()} -> {args.output}")
+        if summary.adaptive is not None and options.infer.adaptive is not None:
+            from restore.engine.adaptive import settings_text
+
+            print(f"restore infer: adaptive ({settings_text(options.infer.adaptive)}): {summary.adaptive.text()}")
         sys.stdout.flush()
     return 0 if summary.ok else 1

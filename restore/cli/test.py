@@ -12,6 +12,7 @@ from restore.cli.common import (
     add_option_arguments,
     add_set_arguments,
     apply_backend_arguments,
+    check_adaptive,
     load_from_args,
     require,
     run_check,
@@ -41,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
     options = load_from_args(args)
     require(options, *(() if args.network_from_weights else ("network",)), "datasets.test", command="test")
     apply_backend_arguments(args, options)
+    check_adaptive(options)
     if options.infer.precision != "fp32" and not args.allow_approximate:
         raise ConfigError(
             f"infer.precision {options.infer.precision} is approximate (it moves some 8-bit pixels), so the "

@@ -79,8 +79,13 @@ def _default_protocol() -> str:
     return registry.default("protocol")
 
 
+def _tile_score_names() -> list[str]:
+    return registry.names("tile_score")
+
+
 Protocol = Annotated[str, OneOf("evaluation protocol", _protocol_names)]
 MetricName = Annotated[str, OneOf("metric", _metric_names)]
+TileScoreName = Annotated[str, OneOf("tile score", _tile_score_names)]
 
 
 # Constructor arguments that the engine passes itself and that option files must not set.
@@ -189,6 +194,39 @@ class Train:
 
 
 @dataclass
+class Adaptive:
+    """``infer.adaptive``: a width per tile by how degraded it looks (DDA routing,
+    :mod:`restore.engine.adaptive`); needs a slimmable network, ``infer.tile`` and backend torch.
+
+    ``score``: a tile score (``moire``, ``noise``, ``texture``, ``mask``); ``widths``: strictly
+    ascending in (0, 1], lowest scores to the first; then either ``fractions`` (the share of each
+    image's tiles per width, by score rank; default equal shares) or ``thresholds`` (``len(widths)
+    - 1`` ascending score boundaries, e.g. the ``boundaries`` a DDA run wrote to dda_classes.json).
+    """
+
+    score: TileScoreName = "moire"
+    widths: list[float] = field(default_factory=lambda: [0.25, 0.5, 1.0])
+    fractions: list[float] | None = None
+    thresholds: list[float] | None = None
+
+    def __post_init__(self) -> None:
+        w = self.widths
+        if not w or any(not 0 < x <= 1 for x in w) or any(b <= a for a, b in zip(w, w[1:])):
+            raise ConfigKeyError(f"must be a non-empty, strictly ascending list of widths in (0, 1], got {w}", "widths")
+        if self.fractions is not None and self.thresholds is not None:
+            raise ConfigKeyError("and 'thresholds' are two ways to route: give one", "fractions")
+        if self.fractions is not None:
+            f = self.fractions
+            if len(f) != len(w) or any(x < 0 for x in f) or abs(sum(f) - 1) > 1e-6:
+                raise ConfigKeyError(f"must give one share >= 0 per width ({len(w)}) summing to 1, got {f}", "fractions")
+        if self.thresholds is not None:
+            t = self.thresholds
+            if len(t) != len(w) - 1 or any(b < a for a, b in zip(t, t[1:])):
+                raise ConfigKeyError(f"must give {len(w) - 1} ascending score boundaries (one fewer than widths), "
+                                     f"got {t}", "thresholds")
+
+
+@dataclass
 class Infer:
     """How images are run through the network (shared by validation, test and batch-restore)."""
 
@@ -203,6 +241,25 @@ class Infer:
     channels_last: bool | Literal["auto"] = "auto"  # restore infer/test: auto = the architecture's default
     compile: bool = False  # restore infer/test: torch.compile the network (each new size compiles first)
     tf32: bool | None = None  # CUDA: TF32 matmuls/convolutions on (true) or off (false); null: torch's default
+    adaptive: Adaptive | None = None  # DDA: width per tile by a degradation score (see Adaptive)
+
+    def __post_init__(self) -> None:
+        problem = adaptive_problem(self.adaptive, self.tile, self.backend)
+        if problem is not None:
+            raise ConfigKeyError(problem, "adaptive")
+
+
+def adaptive_problem(adaptive: Adaptive | None, tile: int | None, backend: str) -> str | None:
+    """Why ``infer.adaptive`` cannot run with these ``infer`` settings (None when it can); checked
+    at load and again by the engine after command-line overrides (``--tile 0``, ``--backend``)."""
+    if adaptive is None:
+        return None
+    if tile is None:
+        return "routes tiles: set infer.tile too (the image is cut into tiles, each scored and run at its width)"
+    if backend in ("onnxruntime", "openvino"):
+        return (f"runs on backend torch only (an exported graph has one width), got backend {backend!r}; "
+                "set infer.backend: torch")
+    return None
 
 
 TransferAction = Literal["keep", "reinit", "freeze"]

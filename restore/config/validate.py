@@ -205,7 +205,22 @@ def _component(
         elif param.default is inspect.Parameter.empty:
             ctx.fail(path, f"missing required key {_dotted(path + (pname,))!r} for {kind} {name!r}")
     checked.update({k: v for k, v in args.items() if k not in params})  # **kwargs pass-through
+    _check_values(ctx, path, kind, name, checked)
     return Component(kind, name, checked, where=f"{ctx.source(path)}: {_dotted(path)}")
+
+
+def _check_values(ctx: _Context, path: KeyPath, kind: str, name: str, args: dict[str, Any]) -> None:
+    """A component's own value checks, at load time: its optional ``check_options(args)`` (a
+    static method) refuses one key by raising :class:`ConfigKeyError` (``key`` relative to the
+    component's section), so the error names the whole key and its file."""
+    check = getattr(registry.get(kind, name), "check_options", None)
+    if not callable(check):
+        return
+    try:
+        check(dict(args))
+    except ConfigKeyError as exc:
+        where = path + tuple(exc.key.split(".")) if exc.key else path
+        ctx.fail(where, f"key {_dotted(where)!r} {exc.problem}")
 
 
 def _expand_pair(cls: type, value: dict) -> dict:

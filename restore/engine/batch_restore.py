@@ -51,6 +51,7 @@ from restore.archs.contract import input_channels, input_keys, unwrap
 from restore.config import Options
 from restore.data.image_header import max_pixels
 from restore.engine import batch_image, distributed
+from restore.engine.adaptive import AdaptiveRouter, FlopTally
 from restore.engine.background import Lookahead, WriteBehind
 from restore.engine.batch_image import Loaded
 from restore.engine.batch_plan import Job, TargetGuard, output_lock, plan_jobs, remove_stale_image_temporaries
@@ -79,6 +80,7 @@ class BatchSummary:
     failed: list[tuple[Path, str]] = field(default_factory=list)
     seconds: float = 0.0
     pixels: int = 0  # input pixels of the restored images (for MP/s)
+    adaptive: FlopTally | None = None  # infer.adaptive: FLOPs spent vs full width, tiles per width
 
     @property
     def ok(self) -> bool:
@@ -94,6 +96,9 @@ class BatchSummary:
             out.failed.extend(part.failed)
             out.pixels += part.pixels
             out.seconds = max(out.seconds, part.seconds)
+            if part.adaptive is not None:
+                out.adaptive = out.adaptive or FlopTally()
+                out.adaptive.merge(part.adaptive)
         return out
 
     def line(self) -> str:
@@ -167,6 +172,8 @@ def restore_folder(
     max_pixels()  # a bad RESTORE_MAX_PIXELS is one line now, not one per image
     model = build_network(options)
     needs_mask = check_input_keys(model, options, mask_dir)
+    if options.infer.adaptive is not None:  # a network that cannot route: one line before any output
+        AdaptiveRouter(options.infer.adaptive, model)
     source = weights if weights is not None else options.path.pretrained
     if source is None:
         raise ConfigError(f"{options.source}: no weights to restore with: give --weights CKPT or set path.pretrained")
@@ -211,6 +218,7 @@ def _run(options: Options, jobs: list[Job], model: nn.Module, ctx: DistContext, 
         print(f"restore: note: network '{options.network.type}' takes no mask; --mask-dir ignored", file=sys.stderr)
     model = prepare_for_inference(model.to(ctx.device).eval(), options.infer, ctx.device)
     restorer: Restorer = Restorer.from_options(model, options.infer, ctx.device)
+    router = restorer.adaptive
     if options.infer.compile and ctx.is_main:
         restorer = FirstCallTimer(restorer, lambda text: tqdm.write(f"restore: {text}", file=sys.stderr))  # type: ignore[assignment]
     in_nc = network_input_channels(model, options)
@@ -225,6 +233,7 @@ def _run(options: Options, jobs: list[Job], model: nn.Module, ctx: DistContext, 
     finally:
         bar.close()
     summary.seconds = time.perf_counter() - start
+    summary.adaptive = router.tally if router is not None else None
     return BatchSummary.merge(distributed.all_gather_objects(summary))
 
 

@@ -161,6 +161,15 @@ class PixelCount:
         return self.restorer(x, *extra)
 
 
+def _gathered_flops(router: Any) -> Any:
+    """This set's adaptive FLOP tally summed over the ranks (every rank takes part)."""
+    parts = distributed.all_gather_objects(router.reset())
+    total = parts[0]
+    for part in parts[1:]:
+        total.merge(part)
+    return total
+
+
 def rate_text(images: int, pixels: float, seconds: float) -> str:
     """``12.3 s, 1.95 images/s, 0.768 MP/s`` (input megapixels)."""
     per_s = 1.0 / seconds if seconds > 0 else 0.0
@@ -220,6 +229,9 @@ def run_benchmark(
     prepare_for_inference(model.to(ctx.device).eval(), options.infer, ctx.device)
     restorer = Restorer.from_options(model, options.infer, ctx.device)
     engine = {"backend": restorer.backend, "precision": restorer.precision}  # named in every header
+    router = restorer.adaptive  # infer.adaptive: its settings in every header, its FLOPs per set
+    if router is not None:
+        engine["adaptive"] = router.describe()
     if options.infer.compile and echo is not None and ctx.is_main:
         restorer = FirstCallTimer(restorer, echo)  # type: ignore[assignment]
     keys = input_keys(model)
@@ -240,6 +252,8 @@ def run_benchmark(
             shard = len(shard_indices(len(dataset), ctx.rank, ctx.world_size))
             bar = Progress(shard, set_name, mode=progress if ctx.is_main else "off")  # type: ignore[arg-type]
             counted = PixelCount(restorer)
+            if router is not None:
+                router.reset()
             with WriteBehind(pending=2) as writer:  # images are encoded and written while the next one runs
                 on_image = partial(_save_behind, writer, images) if images is not None else None
                 if scored:
@@ -255,14 +269,19 @@ def run_benchmark(
             pixels = float(distributed.all_reduce_sum(torch.tensor([float(counted.pixels)], dtype=torch.float64,
                                                                    device=ctx.device)))
             results[set_name] = result
+            flops = _gathered_flops(router) if router is not None else None
             if not ctx.is_main:
                 continue
             record = {**set_summary(result, spec, options, weights_path, timestamp), **engine}
+            if flops is not None:
+                record["adaptive_flops"] = flops.as_dict()
             records.append(record)
             folder.write(f"{set_name}/per_image.csv", per_image_csv(result))
             folder.write(f"{set_name}/summary.json", json.dumps(record, indent=2) + "\n")
             title = (f"{set_name}: {result.n_images} images, weights {weights_path}, "
                      f"backend {engine['backend']}, precision {engine['precision']}")
+            if flops is not None:
+                title += f", adaptive ({engine['adaptive']}): {flops.text()}"
             folder.write(f"{set_name}/summary.md", f"# {title}\n\n{result.table}\n")
             if scored:
                 wanted = needed({set_name: result})[set_name]
@@ -303,8 +322,9 @@ def _write_run_files(folder: Any, options: Options, results: Mapping[str, EvalRe
     for suffix, writer in WRITERS.items():
         folder.write(f"table.{suffix}", writer(table))
     table_md = WRITERS["md"](table)
+    adaptive = f"adaptive: {engine['adaptive']}  \n" if "adaptive" in engine else ""
     sections = [f"# {options.name}\n", f"weights: {weights_path}  \nbackend: {engine['backend']}, precision: "
-                f"{engine['precision']}  \nrestore {__version__}, {timestamp}\n",
+                f"{engine['precision']}  \n{adaptive}restore {__version__}, {timestamp}\n",
                 f"## all sets\n\n{table_md}"]
     for set_name, result in results.items():
         sections.append(f"## {set_name}\n\n{result.table}\n")

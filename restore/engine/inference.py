@@ -21,14 +21,15 @@ while a call runs; everything in this module stays Python around it.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import nullcontext
 
 import torch
 from torch import Tensor, nn
 
 from restore.archs.contract import pad_mode, pad_to_multiple, scale_of, size_multiple, unwrap
-from restore.config.schema import Infer
+from restore.config.schema import Adaptive, Infer, adaptive_problem
+from restore.engine.adaptive import AdaptiveRouter
 from restore.engine.backends import check_choice, resolve_backend
 from restore.engine.backends.runner import ExportedCore, standing_in
 from restore.engine.torch_speed import has_channels_last_weights
@@ -151,6 +152,7 @@ class Restorer:
         precision: str = Infer.precision,
         backend: str = Infer.backend,
         device: torch.device | str | None = None,
+        adaptive: Adaptive | None = None,
     ) -> None:
         if tile is not None:
             if tile <= 0:
@@ -160,6 +162,13 @@ class Restorer:
         if tile_batch < 1:
             raise ConfigError(f"key 'infer.tile_batch' must be at least 1, got {tile_batch}")
         check_choice(backend, precision)
+        problem = adaptive_problem(adaptive, tile, backend)
+        if problem is not None:
+            raise ConfigError(f"key 'infer.adaptive' {problem}")
+        if adaptive is not None and backend == "auto":
+            backend = "torch"  # an exported graph has one width
+        # infer.adaptive: tiles scored and run at a width each (restore.engine.adaptive)
+        self.adaptive = AdaptiveRouter(adaptive, model) if adaptive is not None else None
         self.model = model
         self.tile, self.tile_overlap, self.tile_batch = tile, tile_overlap, tile_batch
         self.self_ensemble, self.precision = self_ensemble, precision
@@ -186,6 +195,7 @@ class Restorer:
             precision=infer.precision,
             backend=infer.backend,
             device=device,
+            adaptive=infer.adaptive,
         )
 
     @torch.no_grad()
@@ -198,7 +208,7 @@ class Restorer:
         self.model.eval()
         try:
             tile = self._tile_size()
-            if tile is not None and (x.shape[-2] > tile or x.shape[-1] > tile):
+            if tile is not None and (x.shape[-2] > tile or x.shape[-1] > tile or self.adaptive is not None):
                 return self._tiled(x, extra, tile).to(self.device)
             return self._run(x, extra)
         finally:
@@ -260,16 +270,29 @@ class Restorer:
         def crop(t: Tensor, i: int, j: int) -> Tensor:
             return t[..., ys[i] : ys[i] + th, xs[j] : xs[j] + tw]
 
-        for first in range(0, len(grid), self.tile_batch):
-            group = grid[first : first + self.tile_batch]
-            tiles = torch.cat([crop(x, i, j) for i, j in group])
-            tile_extra = tuple(torch.cat([crop(e, i, j) for i, j in group]) for e in extra)
-            out = self._run(tiles, tile_extra).to(acc_device)
+        # one forward per group: (image, row, column) tiles and their width (None: as the model is)
+        if self.adaptive is None:
+            groups: Iterable[tuple[list[tuple[int, int, int]], float | None]] = (
+                ([(n, i, j) for i, j in grid[first : first + self.tile_batch] for n in range(b)], None)
+                for first in range(0, len(grid), self.tile_batch)
+            )
+        else:
+            groups = self.adaptive.groups(x, extra, grid, crop, self.tile_batch * b)
+        for items, width in groups:
+            tiles = torch.cat([crop(x[n : n + 1], i, j) for n, i, j in items])
+            tile_extra = tuple(torch.cat([crop(e[n : n + 1], i, j) for n, i, j in items]) for e in extra)
+            if self.adaptive is not None and width is not None:
+                with self.adaptive.at(width):
+                    out = self._run(tiles, tile_extra).to(acc_device)
+                self.adaptive.count(width, tiles, tile_extra, forward_padded, self.device,
+                                    len(_DIHEDRAL) if self.self_ensemble else 1)
+            else:
+                out = self._run(tiles, tile_extra).to(acc_device)
             if acc is None:
                 acc = torch.zeros(b, out.shape[1], s * h, s * w, device=acc_device)
-            for n, (i, j) in enumerate(group):
+            for k, (n, i, j) in enumerate(items):
                 weight = (wys[i][:, None] * wxs[j][None, :]).to(acc_device)
                 y0, x0 = s * ys[i], s * xs[j]
-                acc[..., y0 : y0 + s * th, x0 : x0 + s * tw].addcmul_(out[n * b : (n + 1) * b], weight)
+                acc[n : n + 1, :, y0 : y0 + s * th, x0 : x0 + s * tw].addcmul_(out[k : k + 1], weight)
         assert acc is not None
         return acc.div_(sum_y.to(acc_device)[:, None]).div_(sum_x.to(acc_device)[None, :])

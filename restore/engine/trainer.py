@@ -118,6 +118,16 @@ class Trainer:
     def world_size(self) -> int:
         return self.ctx.world_size
 
+    @property
+    def rank(self) -> int:
+        return self.ctx.rank
+
+    @property
+    def run_folder(self) -> Path:
+        """The run's folder, where a step may keep what it computes once per run (from its
+        :meth:`~restore.methods.step.TrainStep.batch_sampler` on, when every check has passed)."""
+        return self.exp.root
+
     def _seed(self) -> None:
         seed = self.options.seed
         random.seed(seed)
@@ -185,17 +195,19 @@ class Trainer:
     def _loader(self) -> Iterator[dict[str, Any]]:
         spec = self.options.datasets.train
         assert spec is not None
-        sampler = ResumableSampler(len(self.train_set), self.sampler_seed, self.ctx.rank, self.ctx.world_size, self.consumed)
-        loader = torch.utils.data.DataLoader(
-            self.train_set,
-            batch_size=spec.batch_size,
-            sampler=sampler,
+        common: dict[str, Any] = dict(
             num_workers=spec.num_workers,
             pin_memory=self.device.type == "cuda",
-            drop_last=True,
             persistent_workers=spec.num_workers > 0,
             prefetch_factor=4 if spec.num_workers > 0 else None,
             generator=torch.Generator(),  # not the global RNG: resume must not shift it
+        )
+        own = self.step.batch_sampler(self, self.consumed)  # a step choosing its own samples (DDA)
+        if own is not None:
+            return iter(torch.utils.data.DataLoader(self.train_set, batch_sampler=own, **common))
+        sampler = ResumableSampler(len(self.train_set), self.sampler_seed, self.ctx.rank, self.ctx.world_size, self.consumed)
+        loader = torch.utils.data.DataLoader(
+            self.train_set, batch_size=spec.batch_size, sampler=sampler, drop_last=True, **common
         )
         return iter(loader)
 

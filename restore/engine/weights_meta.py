@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from restore import registry
 from restore.config import Component, Options
 from restore.errors import ConfigError
 from restore.utils.shorten import shorten_list
@@ -130,6 +131,20 @@ def _same(a: Any, b: Any) -> bool:
     return a == b
 
 
+def same_weights(a: Any, b: Any) -> bool:
+    """Whether networks of types ``a`` and ``b`` share their weights files: one declares
+    ``weights_of = <the other>`` (a slimmable version of a network holds its very state_dict)."""
+    if a == b:
+        return True
+    for one, other in ((a, b), (b, a)):
+        try:
+            if isinstance(one, str) and getattr(registry.get("arch", one), "weights_of", None) == other:
+                return True
+        except ConfigError:
+            pass
+    return False
+
+
 def network_differences(stored: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
     """``"network.KEY (weights: X, option file: Y)"`` for each key whose value differs.
 
@@ -196,7 +211,10 @@ def match_network(
         if say is not None:
             say(f"restore: note: using the network stored in '{weights}'{run}: type {stored.get('type')!r}")
         return with_network(options, stored, f"{weights} (stored network)")
-    diffs = network_differences(stored, resolved_component(options.network))
+    current = resolved_component(options.network)
+    if same_weights(stored.get("type"), current["type"]):  # wdnet weights in wdnet_slim, and back
+        stored = {**stored, "type": current["type"]}
+    diffs = network_differences(stored, current)
     if not diffs:
         return options
     if not network_from_weights:

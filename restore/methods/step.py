@@ -11,7 +11,8 @@ trainer provides them, and so can a test or another loop without building a trai
 
 from __future__ import annotations
 
-from collections.abc import Sized
+from collections.abc import Iterable, Sized
+from pathlib import Path
 from typing import Any, Protocol
 
 import torch
@@ -30,7 +31,8 @@ class StepContext(Protocol):
     ``model`` is the network as trained (possibly DDP-wrapped: use
     :func:`restore.archs.contract.unwrap` for attributes); ``criterion(pred, target)`` returns the
     weighted loss and its terms; ``progress`` is iterations done / total in [0, 1];
-    ``batch_size`` is the per-rank micro-batch of ``datasets.train``.
+    ``batch_size`` is the per-rank micro-batch of ``datasets.train``; ``run_folder`` is where a
+    step may keep what it computes once per run.
     """
 
     model: nn.Module
@@ -38,6 +40,8 @@ class StepContext(Protocol):
     train_set: Sized
     device: torch.device
     iteration: int
+    options: Any  # the run's resolved options (read only)
+    log: Any  # ``log.info(line)``: printed and copied to the run's train.log (rank 0)
 
     @property
     def progress(self) -> float: ...
@@ -54,6 +58,12 @@ class StepContext(Protocol):
     @property
     def world_size(self) -> int: ...
 
+    @property
+    def rank(self) -> int: ...
+
+    @property
+    def run_folder(self) -> Path: ...
+
 
 class TrainStep:
     """Base class. ``__call__`` returns the loss to back-propagate and scalars to log.
@@ -65,6 +75,14 @@ class TrainStep:
 
     def setup(self, ctx: StepContext) -> None:
         """Called once, after the model, losses, optimiser and datasets exist (check options here)."""
+
+    def batch_sampler(self, ctx: StepContext, start: int) -> Iterable[list[Any]] | None:
+        """The dataset keys of every micro-batch from sample ``start`` of this rank's stream on,
+        for a step that chooses its own samples (DDA: a batch from every score class); None (the
+        default) leaves it to the trainer's sampler. It must depend only on ``start`` and the
+        step's settings, so a resumed run continues the same stream. Called once the run folder
+        is open, after :meth:`setup` and any checkpoint load."""
+        return None
 
     def __call__(self, model: nn.Module, batch: Batch, ctx: StepContext) -> tuple[Tensor, dict[str, float]]:
         raise NotImplementedError

@@ -179,3 +179,17 @@ def test_a_weights_file_carrying_code_is_refused_in_one_line_and_never_run(tmp_p
     assert main(["train", "-opt", str(train_opt), "--no-tensorboard", "--resume", str(evil)]) == 2
     assert "refuses" in one_error_line(capsys.readouterr().err)
     assert not marker.exists()
+
+
+def test_a_slimmable_network_takes_the_weights_of_its_plain_network(trained, tmp_path, capsys):
+    """n2n_unet_slim declares weights_of = n2n_unet: the type alone is no difference, the rest still is."""
+    weights = str(trained / "models" / "final.pth")
+    same = bench_options(tmp_path, network="network: {type: n2n_unet_slim, n_feature: 8, residual: true}\n")
+    assert main(["test", "-opt", str(same), "--weights", weights]) == 0
+    capsys.readouterr()
+    other = tmp_path / "other"
+    other.mkdir()
+    differing = bench_options(other, network="network: {type: n2n_unet_slim, n_feature: 8}\n")
+    assert main(["test", "-opt", str(differing), "--weights", weights]) == 2
+    line = one_error_line(capsys.readouterr().err)
+    assert "network.residual (weights: True, option file: False)" in line and "network.type" not in line
