@@ -130,9 +130,12 @@ def cases() -> dict[str, Case]:
 
 
 def restorer_for(model: nn.Module, backend: str, precision: str) -> Restorer | str:
-    """``Restorer.from_options`` with this backend and precision, or the reason it is unavailable."""
+    """``Restorer.from_options`` with this backend and precision, or the reason it is unavailable;
+    backend ``torch+compile`` is the torch backend with ``infer.compile: true``."""
     fields = {f.name for f in dataclasses.fields(Infer)}
-    wanted = {"backend": backend, "precision": precision}
+    compiled = backend == "torch+compile"
+    backend = "torch" if compiled else backend
+    wanted = {"backend": backend, "precision": precision, **({"compile": True} if compiled else {})}
     missing = [k for k, v in wanted.items() if k not in fields and (k, v) not in (("backend", "torch"), ("precision", "fp32"))]
     if missing:
         return f"infer.{' and infer.'.join(missing)} not in this checkout"
@@ -188,7 +191,9 @@ def in_process(args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=list(cases()), choices=list(cases()))
-    parser.add_argument("--backends", nargs="+", default=["torch", "onnxruntime", "openvino"])
+    parser.add_argument("--backends", nargs="+", default=["torch", "onnxruntime", "openvino"],
+                        choices=["torch", "torch+compile", "onnxruntime", "openvino"],
+                        help="torch+compile: the torch backend with infer.compile (compile time not in the figures)")
     parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
