@@ -97,6 +97,11 @@ class Model:
         outputs = [_as_output(out, _bit_depth(returned, item)) for out, item in zip(self._forward(loads), loads)]
         return outputs[0] if returned.kind == "path" else give_back(outputs, returned)
 
+    def forwards(self, height: int, width: int) -> int:
+        """How many network forwards ``model(image)`` makes on an ``height x width`` image (tiles,
+        self-ensemble): what a progress bar counts, with a forward hook on ``model.network``."""
+        return self._restorer.forwards(height, width)
+
     def restore_folder(self, input: str | os.PathLike[str], output: str | os.PathLike[str], *,
                        mask_dir: str | os.PathLike[str] | None = None, overwrite: bool = False, fmt: str | None = None,
                        progress: bool | None = None) -> BatchSummary:
@@ -112,14 +117,12 @@ class Model:
     # ------------------------------------------------------------------ internals
     def _file_loads(self, path: Path, mask: ImageLike | None) -> tuple[list[Loaded], Returned]:
         """A file read as restore infer's loader reads it (mask: a file, or any accepted kind)."""
-        image = read_image(path)
-        if mask is None or isinstance(mask, (str, os.PathLike)):
-            mask_array = read_mask(Path(mask)) if mask is not None else None
-            job = Job(path, path, Path(mask) if mask is not None else None)
+        if mask is None or isinstance(mask, (str, os.PathLike)):  # exactly restore infer's loader
+            loaded = batch_image.load(Job(path, path, Path(mask) if mask is not None else None), self._in_nc)
         else:
             [mask_array] = self._masks(mask, 1)
-            job = Job(path, path, Path("<mask>"))
-        return [batch_image.from_arrays(job, image, mask_array, self._in_nc)], Returned("path", image.dtype)
+            loaded = batch_image.from_arrays(Job(path, path, Path("<mask>")), read_image(path), mask_array, self._in_nc)
+        return [loaded], Returned("path", np.uint16 if loaded.bit_depth == 16 else np.uint8)
 
     def _masks(self, mask: ImageLike | None, count: int) -> list[np.ndarray | None]:
         if mask is None:

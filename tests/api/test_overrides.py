@@ -51,7 +51,7 @@ def check_tiled_equals_whole(options: Path, weights: Path, image: np.ndarray) ->
     assert whole.options.infer.tile is None
     out_whole, n_whole = forwards(whole, image)
     out_tiled, n_tiled = forwards(tiled, image)
-    assert n_whole == 1 and n_tiled > 1
+    assert n_whole == 1 and n_tiled > 1 and n_tiled == tiled.forwards(*image.shape[:2])
     assert out_tiled.shape == out_whole.shape == image.shape and out_tiled.dtype == np.float32
     np.testing.assert_allclose(out_tiled, out_whole, atol=TILE_TOLERANCE, rtol=0)
     assert np.abs(out_whole - image).max() > 0.01  # the network changed the image
