@@ -21,7 +21,7 @@ import restore, restore.registry, restore.config, restore.metrics, restore.error
 after = state()
 heavy = ["cv2", "lpips", "torchvision", "skimage", "scipy", "timm", "tensorboard", "PIL",
          "restore.archs.n2n_unet", "restore.data.paired_folder", "restore.data.image_io",
-         "restore.losses.pixel"]
+         "restore.losses.pixel", "restore.api", "restore.api.model", "restore.engine", "restore.demo", "gradio"]
 print(json.dumps({"same": before == after, "loaded": [m for m in heavy if m in sys.modules]}))
 """
 
@@ -31,3 +31,23 @@ def test_import_is_lazy_and_side_effect_free():
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["same"], "importing restore changed global state"
     assert result["loaded"] == [], f"importing restore pulled in {result['loaded']}"
+
+
+LAZY_API = r"""
+import json, sys
+import restore
+before = "restore.api" in sys.modules
+names = sorted(n for n in ("Model", "list_architectures", "load", "load_options", "score") if n in dir(restore))
+load = restore.load
+print(json.dumps({"before": before, "after": "restore.api" in sys.modules, "names": names,
+                  "same": load is sys.modules["restore.api.model"].load}))
+"""
+
+
+def test_the_api_names_import_the_api_on_first_use():
+    out = subprocess.run([sys.executable, "-c", LAZY_API], capture_output=True, text=True, check=True)
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result == {"before": False, "after": True, "same": True,
+                      "names": ["Model", "list_architectures", "load", "load_options", "score"]}
+    missing = subprocess.run([sys.executable, "-c", "import restore; restore.no_such_name"], capture_output=True, text=True)
+    assert missing.returncode == 1 and "module 'restore' has no attribute 'no_such_name'" in missing.stderr

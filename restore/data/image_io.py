@@ -216,15 +216,21 @@ def to_channels(array: np.ndarray, channels: int) -> np.ndarray:
 
 
 def image_to_tensor(array: np.ndarray) -> torch.Tensor:
-    """``(H, W, C)`` uint8/uint16 (or ``(H, W)``) -> float32 ``(C, H, W)`` in ``[0, 1]``."""
+    """``(H, W, C)`` uint8/uint16 (or ``(H, W)``) -> float32 ``(C, H, W)`` in ``[0, 1]``.
+
+    A float32 array is taken as already in ``[0, 1]`` and only transposed (the Python API
+    hands float images over this way).
+    """
     if array.ndim == 2:
         array = array[:, :, None]
+    if array.dtype == np.float32:
+        return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))
     if array.dtype == np.uint8:
         scale = 255.0
     elif array.dtype == np.uint16:
         scale = 65535.0
     else:
-        raise TypeError(f"image_to_tensor expects uint8 or uint16, got {array.dtype}")
+        raise TypeError(f"image_to_tensor expects uint8, uint16 or float32, got {array.dtype}")
     chw = np.ascontiguousarray(array.transpose(2, 0, 1))
     return torch.from_numpy(chw.astype(np.float32) / np.float32(scale))
 

@@ -59,7 +59,13 @@ def find_split_root(root: Path, split: str, first: str) -> Path:
 
 def read_mask(path: Path) -> np.ndarray:
     """A mask file as ``(H, W, 1)`` in its stored dtype, an 8-bit 0/1 mask rescaled to 0/255."""
-    raw = read_image(path)
+    return mask_from_array(read_image(path))
+
+
+def mask_from_array(raw: np.ndarray) -> np.ndarray:
+    """A decoded mask ``(H, W, C)`` as ``(H, W, 1)``: alpha dropped, an 8-bit 0/1 mask rescaled to 0/255."""
+    if raw.ndim == 2:
+        raw = raw[:, :, None]
     if raw.shape[2] in (2, 4):
         raw = raw[:, :, :-1]  # drop alpha first: its 255 must not hide a 0/1 mask
     if raw.dtype == np.uint8 and int(raw.max()) == 1:

@@ -63,15 +63,22 @@ def channels_for(array: np.ndarray, in_nc: int | None) -> np.ndarray:
 def load(job: Job, in_nc: int | None) -> Loaded:
     """Read and convert ``job.source`` (and its mask); a DataError names the file that is wrong."""
     image = read_image(job.source)
-    mask = None
-    if job.mask is not None:
-        array = read_mask(job.mask)
-        if array.shape[:2] != image.shape[:2]:
-            raise DataError(f"mask '{job.mask}' is {array.shape[1]}x{array.shape[0]} but input '{job.source}' "
-                            f"is {image.shape[1]}x{image.shape[0]}")
-        mask = image_to_tensor(array)
+    return from_arrays(job, image, read_mask(job.mask) if job.mask is not None else None, in_nc)
+
+
+def from_arrays(job: Job, image: np.ndarray, mask: np.ndarray | None, in_nc: int | None) -> Loaded:
+    """Convert a decoded ``image`` (H, W, C) and ``mask`` (H, W, 1) as :func:`load` does a file's.
+
+    The Python API (:mod:`restore.api`) enters here with arrays it was handed; ``job`` then
+    only names them in errors. uint8/uint16 are scaled to [0, 1]; float32 is taken as [0, 1]
+    and kept (its ``bit_depth`` is then 8 and means nothing).
+    """
+    if mask is not None and mask.shape[:2] != image.shape[:2]:
+        raise DataError(f"mask '{job.mask}' is {mask.shape[1]}x{mask.shape[0]} but input '{job.source}' "
+                        f"is {image.shape[1]}x{image.shape[0]}")
     bit_depth = 16 if image.dtype == np.uint16 else 8
-    return Loaded(job, image_to_tensor(channels_for(image, in_nc)), mask, bit_depth)
+    tensor_mask = image_to_tensor(mask) if mask is not None else None
+    return Loaded(job, image_to_tensor(channels_for(image, in_nc)), tensor_mask, bit_depth)
 
 
 def run(restorer: Restorer, batch: Sequence[Loaded], device: torch.device) -> list[Tensor | DataError]:
@@ -95,7 +102,13 @@ def write(job: Job, output: Tensor, bit_depth: int) -> None:
     """Write ``output`` (C, H, W) float to ``job.target`` atomically (quantising clamps to [0, 1])."""
     if job.target.suffix.lower() not in SIXTEEN_BIT_EXTENSIONS:
         bit_depth = 8  # JPEG/BMP hold 8 bits only
-    write_image(job.target, quantize(output.permute(1, 2, 0).numpy(), bit_depth), bit_depth=bit_depth)
+    write_image(job.target, to_array(output, bit_depth), bit_depth=bit_depth)
+
+
+def to_array(output: Tensor, bit_depth: int) -> np.ndarray:
+    """A network output ``(C, H, W)`` float as the ``(H, W, C)`` uint8/uint16 that is written
+    (clamped to [0, 1], rounded half to even; see :func:`restore.data.image_io.quantize`)."""
+    return quantize(output.permute(1, 2, 0).numpy(), bit_depth)
 
 
 def restore_image(restorer: Restorer, job: Job, in_nc: int | None, device: torch.device) -> None:

@@ -126,14 +126,24 @@ def network_input_channels(model: nn.Module, options: Options) -> int | None:
     return input_channels(model, spec.args, registry.get(spec.kind, spec.type))
 
 
-def check_input_keys(model: nn.Module, options: Options, mask_dir: object) -> bool:
+def network_name(model: nn.Module, options: Options) -> str:
+    """The network's name for messages: its option-file type, else its class name."""
+    return options.network.type if options.network is not None else type(unwrap(model)).__name__
+
+
+def takes_mask(model: nn.Module, options: Options) -> bool:
     """Whether the network takes a mask; one-line error for inputs batch-restore cannot supply."""
     keys = input_keys(model)
-    name = options.network.type if options.network is not None else type(unwrap(model)).__name__
     if not keys or keys[0] != "input" or any(k not in SUPPLIED_KEYS for k in keys):
-        raise ConfigError(f"network '{name}' takes inputs {list(keys)}; restore infer can supply only "
-                          f"{' and '.join(SUPPLIED_KEYS)} (the image first)")
-    needs_mask = "mask" in keys
+        raise ConfigError(f"network '{network_name(model, options)}' takes inputs {list(keys)}; restore infer can "
+                          f"supply only {' and '.join(SUPPLIED_KEYS)} (the image first)")
+    return "mask" in keys
+
+
+def check_input_keys(model: nn.Module, options: Options, mask_dir: object) -> bool:
+    """:func:`takes_mask`, and a one-line error when a mask is needed but ``mask_dir`` is None."""
+    needs_mask = takes_mask(model, options)
+    name = network_name(model, options)
     if needs_mask and mask_dir is None:
         raise ConfigError(f"network '{name}' needs a shadow mask for every image: give --mask-dir DIR "
                           "(masks with the same relative names as the inputs)")
@@ -211,13 +221,20 @@ def _exclusive_output(output_dir: Path, ctx: DistContext) -> Iterator[None]:
         yield
 
 
+def inference_restorer(model: nn.Module, options: Options, device: torch.device) -> Restorer:
+    """``model`` moved to ``device`` in eval mode, prepared by ``options.infer`` (channels_last,
+    compile, tf32), wrapped in the :class:`Restorer` that ``options.infer`` configures (tiling,
+    self-ensemble, backend, precision): what restore infer runs each batch through."""
+    model = prepare_for_inference(model.to(device).eval(), options.infer, device)
+    return Restorer.from_options(model, options.infer, device)
+
+
 def _run(options: Options, jobs: list[Job], model: nn.Module, ctx: DistContext, guard: TargetGuard, *,
          needs_mask: bool, mask_dir: object, overwrite: bool, progress: bool | None, desc: str) -> BatchSummary:
     """This rank's share of ``jobs``, then the summary gathered from every rank."""
     if mask_dir is not None and not needs_mask and ctx.is_main:
         print(f"restore: note: network '{options.network.type}' takes no mask; --mask-dir ignored", file=sys.stderr)
-    model = prepare_for_inference(model.to(ctx.device).eval(), options.infer, ctx.device)
-    restorer: Restorer = Restorer.from_options(model, options.infer, ctx.device)
+    restorer = inference_restorer(model, options, ctx.device)
     router = restorer.adaptive
     if options.infer.compile and ctx.is_main:
         restorer = FirstCallTimer(restorer, lambda text: tqdm.write(f"restore: {text}", file=sys.stderr))  # type: ignore[assignment]

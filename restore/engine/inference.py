@@ -215,6 +215,17 @@ class Restorer:
             for m, mode in modes:
                 m.training = mode
 
+    def forwards(self, height: int, width: int) -> int:
+        """How many network forwards restoring one ``(1, C, height, width)`` image makes (progress bars):
+        the tile batches (1 untiled), times 8 with self-ensemble. An architecture whose forward
+        cuts the image itself (IPT's patches) may call its modules more often."""
+        tile = self._tile_size()
+        count = 1
+        if tile is not None and (height > tile or width > tile):
+            tiles = len(tile_starts(height, tile, self.tile_overlap)) * len(tile_starts(width, tile, self.tile_overlap))
+            count = math.ceil(tiles / self.tile_batch)
+        return count * (len(_DIHEDRAL) if self.self_ensemble else 1)
+
     def _tile_size(self) -> int | None:
         if self.tile is None:
             return None

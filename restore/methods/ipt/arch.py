@@ -282,6 +282,8 @@ class IPT(nn.Module):
             trainable parameters (which DistributedDataParallel rejects).
     """
 
+    in_nc = 3  # RGB only: restore infer replicates a grey image into R = G = B
+
     def __init__(
         self,
         scale: int | list[int] = 4,
