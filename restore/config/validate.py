@@ -2,7 +2,9 @@
 
 Every problem becomes one line that names the key, the file the key came from, and — for an
 unknown key or name — the closest valid one. Component arguments are validated against the
-registered constructor's signature and type hints (importing only that one component).
+registered constructor's signature and type hints (importing only that one component); a
+component class may add checks across its arguments that types cannot express (a degradation
+name and its options) as a static ``check_options(args)`` raising :class:`ConfigKeyError`.
 """
 
 from __future__ import annotations
@@ -205,6 +207,13 @@ def _component(
         elif param.default is inspect.Parameter.empty:
             ctx.fail(path, f"missing required key {_dotted(path + (pname,))!r} for {kind} {name!r}")
     checked.update({k: v for k, v in args.items() if k not in params})  # **kwargs pass-through
+    check = getattr(registry.get(kind, name), "check_options", None)
+    if callable(check):
+        try:
+            check(checked)
+        except ConfigKeyError as exc:
+            where = path + tuple(exc.key.split(".")) if exc.key else path
+            ctx.fail(where, f"key {_dotted(where)!r} {exc.problem}")
     return Component(kind, name, checked, where=f"{ctx.source(path)}: {_dotted(path)}")
 
 
