@@ -2,7 +2,9 @@
 
 Every problem becomes one line that names the key, the file the key came from, and — for an
 unknown key or name — the closest valid one. Component arguments are validated against the
-registered constructor's signature and type hints (importing only that one component).
+registered constructor's signature and type hints (importing only that one component); a
+component class may add checks across its arguments that types cannot express (a degradation
+name and its options) as a static ``check_options(args)`` raising :class:`ConfigKeyError`.
 """
 
 from __future__ import annotations

@@ -27,6 +27,8 @@ name                model                                                       
 ``blur``            Gaussian (sigma ~ U[0.5,3]) or linear motion (size 11..31),      TAPE [R]
                     50/50; ``blur_gauss`` / ``blur_motion`` pick one
 ``jpeg``            OpenCV JPEG at quality ~ U{10..50}; ``jpeg30``, ``jpeg20_40``     TAPE [R]
+``moire``,          a screen photographed by a camera, warped back into alignment   [R]
+``moire_strong``    (:mod:`restore.data.moire`; ``docs/dda.md``)
 ==================  ===============================================================  =======
 
 [R] marks reconstructions (``shared/specs/tape.md`` §5: TAPE's own synthesis is unknown); every
@@ -44,27 +46,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from restore.data.degradation_base import Degradation, Range, uniform
+from restore.data.degradation_base import parse_range as _range
 from restore.data.noise import NoiseModel, parse_noise
 from restore.errors import ConfigError
-
-Range = tuple[float, float]
-
-
-def uniform(generator: torch.Generator, low: float, high: float) -> float:
-    """One draw of U[low, high) (``low`` itself when the range is a single value)."""
-    u = float(torch.rand((), generator=generator, dtype=torch.float64))
-    return low + (high - low) * u
-
-
-def _range(name: str, value: Any) -> Range:
-    """A ``[low, high]`` option (a single number means a fixed value)."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value), float(value)
-    if isinstance(value, (list, tuple)) and len(value) == 2 and all(isinstance(v, (int, float)) for v in value):
-        low, high = float(value[0]), float(value[1])
-        if low <= high:
-            return low, high
-    raise ConfigError(f"degradation option {name!r} must be a number or [low, high] with low <= high, got {value!r}")
 
 
 def _conv_same(x: Tensor, kernel: Tensor) -> Tensor:
@@ -95,25 +80,6 @@ def line_kernel(length: float, angle: float, size: int | None = None) -> Tensor:
     t = (x * dx + y * dy).clamp(-length / 2, length / 2)
     dist = torch.hypot(x - t * dx, y - t * dy)
     return (1.0 - dist).clamp(min=0).float()
-
-
-class Degradation:
-    """Base class: ``draw`` the image's parameters, then ``apply`` them (see the module docstring)."""
-
-    name: str = ""
-    #: Output size = input size / scale (bicubic down-sampling); 1 for all the others.
-    scale: int = 1
-
-    def draw(self, generator: torch.Generator) -> dict[str, float]:
-        return {}
-
-    def apply(self, clean: Tensor, params: dict[str, float], generator: torch.Generator) -> Tensor:
-        raise NotImplementedError
-
-    def __call__(self, clean: Tensor, generator: torch.Generator) -> Tensor:
-        if clean.ndim != 3:
-            raise ValueError(f"degradations take one (C, H, W) image, got shape {tuple(clean.shape)}")
-        return self.apply(clean, self.draw(generator), generator)
 
 
 @dataclass
@@ -377,10 +343,17 @@ _PRESETS: dict[str, tuple[type[Degradation], dict[str, Any]]] = {
     "blur_motion": (Blur, {"kind": "motion", "name": "blur_motion"}),
     "jpeg": (JPEG, {}),
 }
+# Synthetic moiré lives in its own module (which imports this one): built on demand.
+_MOIRE: dict[str, dict[str, Any]] = {
+    "moire": {},
+    "moire_strong": {"blur": (0.15, 0.25), "perspective": (0.03, 0.08), "distortion": (-0.2, 0.2)},
+}
 _BICUBIC = re.compile(r"^bicubic_x(\d+)$")
 _JPEG = re.compile(r"^jpeg(\d+)(?:[_-](\d+))?$")
 _NOISE = re.compile(r"^(gauss|poisson)\d")
-KNOWN = "bicubic_x<s>, gauss<sigma>, gauss<lo>_<hi>, poisson<lambda>, jpeg<q>, jpeg<lo>_<hi>, " + ", ".join(_PRESETS)
+KNOWN = "bicubic_x<s>, gauss<sigma>, gauss<lo>_<hi>, poisson<lambda>, jpeg<q>, jpeg<lo>_<hi>, " + ", ".join(
+    [*_PRESETS, *_MOIRE]
+)
 
 
 def _build(cls: type[Degradation], name: str, preset: dict[str, Any], args: dict[str, Any]) -> Degradation:
@@ -403,6 +376,10 @@ def parse_degradation(name: str, **args: Any) -> Degradation:
     if key in _PRESETS:
         cls, preset = _PRESETS[key]
         return _build(cls, key, preset, args)
+    if key in _MOIRE:
+        from restore.data.moire import Moire
+
+        return _build(Moire, key, {**_MOIRE[key], "name": key}, args)
     if m := _BICUBIC.match(key):
         return _build(BicubicDown, key, {"scale": int(m.group(1))}, args)
     if m := _JPEG.match(key):

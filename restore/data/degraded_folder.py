@@ -27,7 +27,7 @@ import torch
 from restore.data.base import FolderDataset, geometry, make_generator
 from restore.data.degradations import parse_degradation
 from restore.data.image_io import image_to_tensor, list_images, read_image, to_channels
-from restore.errors import ConfigError, DataError
+from restore.errors import ConfigError, ConfigKeyError, DataError
 
 
 class DegradedFolderDataset(FolderDataset):
@@ -78,6 +78,25 @@ class DegradedFolderDataset(FolderDataset):
         self.root = Path(root)
         self.images = self.first_images(list_images(self.root, recursive))
         self.name_samples(self.images, self.root)
+
+    @staticmethod
+    def check_options(args: dict[str, Any]) -> None:
+        """Load-time check (the option validator calls it): the degradation name, then each of
+        its options alone (so the error names that key), then all together."""
+        name, options = args.get("degradation"), args.get("degradation_args") or {}
+        try:
+            parse_degradation(name)
+        except ConfigError as exc:
+            raise ConfigKeyError(f"is invalid: {exc}", "degradation") from None
+        for key, value in options.items():
+            try:
+                parse_degradation(name, **{key: value})
+            except ConfigError as exc:
+                raise ConfigKeyError(f"is invalid: {exc}", f"degradation_args.{key}") from None
+        try:
+            parse_degradation(name, **options)
+        except ConfigError as exc:
+            raise ConfigKeyError(f"is invalid: {exc}", "degradation_args") from None
 
     def sample_files(self, index: int) -> dict[str, Path]:
         return {"input": self.images[index % len(self.images)]}
