@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "quickstart": ("restore.cli.quickstart", "train, evaluate and batch-restore on scikit-image's bundled photos"),
     "archs": ("restore.cli.archs", "list the architectures (or describe one)"),
     "options": ("restore.cli.options", "check an option file and print it fully resolved"),
+    "weights": ("restore.cli.weights", "list the released checkpoints restore loads, or say which one a file is"),
 }
 
 
