@@ -88,22 +88,11 @@ def check_datasets(options: Options, sections: tuple[str, ...], decode: bool, pr
 
 
 def network_on_meta(options: Options) -> nn.Module:
-    """The option file's network, built without allocating its parameters where possible.
+    """The option file's network on the ``meta`` device where possible (see
+    :func:`restore.engine.network.build_network_on_meta`)."""
+    from restore.engine.network import build_network_on_meta
 
-    On the ``meta`` device tensors have shapes but no storage; an architecture whose
-    constructor needs real values (``.item()``, numpy) is built on the CPU instead.
-    """
-    import torch
-
-    from restore.engine.network import build_network
-
-    try:
-        with torch.device("meta"):
-            return build_network(options)
-    except RestoreError:
-        raise
-    except Exception:
-        return build_network(options)
+    return build_network_on_meta(options)
 
 
 def check_weights(options: Options, weights: str | None, model: nn.Module | None, problems: Problems) -> str | None:

@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "archs": ("restore.cli.archs", "list the architectures (or describe one)"),
     "options": ("restore.cli.options", "check an option file and print it fully resolved"),
     "demo": ("restore.cli.demo", "a local web page: drop an image, compare before and after (needs the [demo] extra)"),
+    "weights": ("restore.cli.weights", "list the released checkpoints restore loads, or say which one a file is"),
 }
 
 

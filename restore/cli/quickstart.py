@@ -7,6 +7,8 @@ import time
 from pathlib import Path
 
 from restore.cli.common import add_option_arguments, load_from_args
+from restore.config import options_to_yaml
+from restore.utils.files import atomic_write
 
 # Photographs bundled in scikit-image's package (skimage.data), none fetched from the network.
 TRAIN_PHOTOS = (
@@ -76,7 +78,10 @@ def run(args: argparse.Namespace) -> int:
     ]
     options = load_from_args(argparse.Namespace(opt=args.opt, overrides=overrides))
     started = time.perf_counter()
-    print(f"1/4 writing scikit-image's photographs to {work / 'data'}")
+    # the resolved options (workdir and --set included) beside the run, so the hand-run commands
+    # name a short path in the current folder, not the installed package's option file
+    opt_copy = atomic_write(work / Path(args.opt).name, options_to_yaml(options))
+    print(f"1/4 writing scikit-image's photographs to {work / 'data'} and the options to {opt_copy}")
     export_photos(work / "data" / "train", TRAIN_PHOTOS)
     export_photos(work / "data" / "val", HELD_OUT_PHOTOS)
     write_noisy(work / "data" / "val", work / "data" / "noisy", 25.0, options.seed)
@@ -102,7 +107,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"4/4 batch-restoring {work / 'data/noisy'} -> {out}")
     summary = restore_folder(options, work / "data" / "noisy", out, weights=weights, overwrite=True)
     minutes = (time.perf_counter() - started) / 60
-    sets = "" if args.workdir == "quickstart" else " " + " ".join(f"--set {o}" for o in overrides[:3])
     print(
         f"\nheld-out photos ({', '.join(HELD_OUT_PHOTOS)}), Gaussian sigma 25, protocol {spec.protocol}:\n"
         f"  noisy input  PSNR {p0:.2f} dB  SSIM {s0:.4f}\n"
@@ -110,8 +114,8 @@ def run(args: argparse.Namespace) -> int:
         f"done in {minutes:.1f} min; weights {weights}; restored images in {out} "
         f"({len(summary.restored)} written)\n"
         f"the same steps by hand:\n"
-        f"  restore train -opt {args.opt}{sets} --resume auto\n"
-        f"  restore infer -opt {args.opt}{sets} --weights {weights} --input {work / 'data/noisy'} --output {out}"
+        f"  restore train -opt {opt_copy} --resume auto\n"
+        f"  restore infer -opt {opt_copy} --weights {weights} --input {work / 'data/noisy'} --output {out}"
     )
     return 0
 

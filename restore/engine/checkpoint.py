@@ -45,12 +45,14 @@ def atomic_save(obj: Any, path: str | os.PathLike, inside: str | os.PathLike | N
     atomic_write(path, lambda handle: torch.save(obj, handle), inside=inside)
 
 
-def load_file(path: str | os.PathLike) -> Any:
-    """Load a ``.pth``/``.pt``/``.ckpt`` (weights only) or ``.safetensors`` file onto the CPU.
+def load_file(path: str | os.PathLike, device: str = "cpu") -> Any:
+    """Load a ``.pth``/``.pt``/``.ckpt`` (weights only) or ``.safetensors`` file onto ``device``.
 
-    Every way a file can be unreadable (empty, truncated, a plain Python pickle, objects a
-    weights-only load refuses, not a weights file at all) is one :class:`DataError` line naming
-    the file; torch's own warnings about the file are not shown.
+    ``device="meta"`` reads names, shapes and dtypes without the tensor data (a zip-format
+    ``.pth`` or a ``.safetensors`` file is not read beyond its index). Every way a file can be
+    unreadable (empty, truncated, a plain Python pickle, objects a weights-only load refuses, not
+    a weights file at all) is one :class:`DataError` line naming the file; torch's own warnings
+    about the file are not shown.
     """
     path = Path(path)
     if path.is_dir():
@@ -61,19 +63,39 @@ def load_file(path: str | os.PathLike) -> Any:
         from safetensors.torch import load_file as load_safetensors
 
         try:
-            return load_safetensors(str(path), device="cpu")
+            return _safetensors_on_meta(path) if device == "meta" else load_safetensors(str(path), device=device)
         except Exception as exc:
             raise DataError(f"'{path}' is not a readable safetensors file ({_first_line(exc)})") from None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torch warns about pickle protocols before failing anyway
-            return torch.load(path, map_location="cpu", weights_only=True)
+            return torch.load(path, map_location=device, weights_only=True)
     except OSError as exc:
         if exc.errno in (errno.EACCES, errno.EPERM, errno.EIO, errno.ENOENT):
             raise DataError(f"cannot read weights file '{path}': {exc.strerror or exc}") from None
         raise DataError(f"'{path}' {_load_problem(path, exc)}") from None  # torch's seek on a cut archive
     except Exception as exc:
         raise DataError(f"'{path}' {_load_problem(path, exc)}") from None
+
+
+def _safetensors_on_meta(path: Path) -> dict[str, torch.Tensor]:
+    """A ``.safetensors`` file's tensors as meta tensors of the stored shapes and dtypes (its
+    header only: no data read)."""
+    from safetensors import safe_open
+
+    out = {}
+    with safe_open(str(path), framework="pt") as handle:
+        for name in handle.keys():
+            piece = handle.get_slice(name)
+            dtype = getattr(torch, _SAFETENSORS_DTYPES.get(piece.get_dtype(), "float32"))
+            out[name] = torch.empty(piece.get_shape(), dtype=dtype, device="meta")
+    return out
+
+
+_SAFETENSORS_DTYPES = {
+    "F64": "float64", "F32": "float32", "F16": "float16", "BF16": "bfloat16", "I64": "int64", "I32": "int32",
+    "I16": "int16", "I8": "int8", "U8": "uint8", "BOOL": "bool",
+}
 
 
 # torch's legacy (non-zip) format starts with the pickled magic number 0x1950a86a20f9469cfc6c
