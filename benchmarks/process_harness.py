@@ -1,6 +1,6 @@
 """``vs_reference.py --processes``: whole processes timed by a small harness.
 
-``restore infer`` (``options/infer/n2n_gauss25.yml``, the official N2N network) and the official
+``restore infer`` (``options/neighbor2neighbor/infer/n2n_gauss25.yml``, the official N2N network) and the official
 validation loop (``official_n2n_folder.py``) restore the same folder with the same random weights.
 Each run is a fresh process under ``/usr/bin/time`` (its wall time, user and system CPU and peak
 RSS; a child forked straight from this Python process would inherit its memory high-water mark);
@@ -21,6 +21,7 @@ import torch
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
+OPTIONS = ROOT / "options" / "neighbor2neighbor" / "infer" / "n2n_gauss25.yml"
 KODAK = Path(os.environ.get("RESTORE_SHARED_DATA") or ROOT.parent / "shared" / "data") / "kodak24"
 
 
@@ -70,7 +71,7 @@ def compare_processes(repeats: int, backends: list[str], quick: bool = False) ->
         for backend in backends:
             extra = [] if backend == "torch" else ["--set", f"infer.backend={backend}"]
             commands[f"restore infer ({backend})"] = [
-                python, "-m", "restore.cli.main", "infer", "-opt", str(ROOT / "options" / "infer" / "n2n_gauss25.yml"),
+                python, "-m", "restore.cli.main", "infer", "-opt", str(OPTIONS),
                 "--weights", str(weights), "--input", str(source), "--output", str(work / backend), "--overwrite",
                 "--no-progress", "--device", "cpu", *extra]
         runs: dict[str, list[dict[str, float]]] = {k: [] for k in commands}
