@@ -194,12 +194,14 @@ def main() -> None:
         return n_tiles * per_tile[width, th, tw]
 
     evaluators = {k: Evaluator("basicsr") for k in settings}
+    untouched = Evaluator("basicsr")  # the moire input itself: what any network must beat
     seconds = dict.fromkeys(settings, 0.0)
     flops = dict.fromkeys(settings, 0.0)
     with torch.inference_mode():
         for name, s in samples:
             x, target = s["input"][None], s["target"][None]
             h, w = x.shape[-2:]
+            untouched.update(x, target, names=[f"{name}/{s['name']}"])
             for key, restorer in settings.items():
                 start = time.perf_counter()
                 out = restorer(x)
@@ -219,6 +221,8 @@ def main() -> None:
           f"basicsr protocol, CPU {args.threads} threads")
     print("| setting | PSNR (dB) | SSIM | GFLOPs/image | FLOPs vs (a) | s/image | speed vs (a) |")
     print("|---|---:|---:|---:|---:|---:|---:|")
+    before = untouched.summary()
+    print(f"| input ({args.degradation}, no network) | {before['psnr']:.2f} | {before['ssim']:.4f} | 0 | | | |")
     for k in settings:
         print(f"| {labels[k]} | {summaries[k]['psnr']:.2f} | {summaries[k]['ssim']:.4f} | {flops[k] / n / 1e9:.2f} | "
               f"{100 * flops[k] / flops['a']:.1f} % | {seconds[k] / n:.3f} | {seconds['a'] / seconds[k]:.2f}x |")
@@ -234,7 +238,8 @@ def main() -> None:
         print(f"target {what}: {'met' if ok else 'NOT met'}")
     from restore.utils.files import atomic_write
 
-    record = {"args": vars(args), "flops": flops, "seconds": seconds, "psnr_ssim": summaries, "uniform_width": w_uniform,
+    record = {"args": vars(args), "input_psnr_ssim": before,
+              "flops": flops, "seconds": seconds, "psnr_ssim": summaries, "uniform_width": w_uniform,
               "train_seconds": {"supernet": slim_seconds, "plain": plain_seconds}}
     print(f"wrote {atomic_write(workdir / 'adaptive_compute.json', json.dumps(record, indent=2, default=str) + chr(10))}")
 
