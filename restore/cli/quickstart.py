@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from restore.cli.common import add_option_arguments, load_from_args
+from restore.cli.quickstart_tasks import TASKS, write_val_inputs
 from restore.config import options_to_yaml
 from restore.utils.files import atomic_write
 
@@ -16,12 +17,14 @@ TRAIN_PHOTOS = (
     "brick", "grass", "gravel", "moon", "clock", "coins",
 )
 HELD_OUT_PHOTOS = ("coffee", "chelsea")
-DEFAULT_OPTIONS = Path(__file__).resolve().parents[2] / "options" / "quickstart" / "denoise_skimage.yml"
+DEFAULT_OPTIONS = TASKS["denoise"].options
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_option_arguments(parser, required=False)
-    parser.set_defaults(opt=str(DEFAULT_OPTIONS))
+    parser.add_argument("--task", choices=sorted(TASKS), default="denoise",
+                        help="denoise (Gaussian sigma 25, the default) or demoire (synthetic moire); "
+                             "picks the option file unless -opt is given")
     parser.add_argument("--workdir", default="quickstart", metavar="DIR",
                         help="where data, the run and restored images go (default: quickstart)")
 
@@ -69,9 +72,11 @@ def run(args: argparse.Namespace) -> int:
     from restore.engine.inference import Restorer
     from restore.engine.trainer import Trainer
 
+    task = TASKS[args.task]
+    args.opt = args.opt or str(task.options)
     work = Path(args.workdir)
     overrides = [
-        f"datasets.train.root={work / 'data/train'}",
+        f"datasets.train.root={work / 'data' / task.train_folder}",
         f"datasets.val.heldout.root={work / 'data/val'}",
         f"path.experiments_root={work / 'experiments'}",
         *args.overrides,
@@ -82,9 +87,13 @@ def run(args: argparse.Namespace) -> int:
     # name a short path in the current folder, not the installed package's option file
     opt_copy = atomic_write(work / Path(args.opt).name, options_to_yaml(options))
     print(f"1/4 writing scikit-image's photographs to {work / 'data'} and the options to {opt_copy}")
-    export_photos(work / "data" / "train", TRAIN_PHOTOS)
+    export_photos(work / "data" / task.train_folder, task.train_photos or TRAIN_PHOTOS)
     export_photos(work / "data" / "val", HELD_OUT_PHOTOS)
-    write_noisy(work / "data" / "val", work / "data" / "noisy", 25.0, options.seed)
+    inputs = work / "data" / task.inputs
+    if task.name == "denoise":
+        write_noisy(work / "data" / "val", inputs, 25.0, options.seed)
+    else:
+        write_val_inputs(options, "heldout", inputs)
 
     print(f"2/4 training {options.name} ({options.train.total_iter} iterations; Ctrl-C stops with a checkpoint, run again to continue)")
     ctx = distributed.setup(options.device)
@@ -93,29 +102,29 @@ def run(args: argparse.Namespace) -> int:
     if trainer.iteration < options.train.total_iter:
         return 130
 
-    print("3/4 evaluating the held-out photos (sigma 25, noise seeded per image)")
+    print(f"3/4 evaluating the held-out photos ({task.degradation}, seeded per image)")
     spec = options.datasets.val["heldout"]
     dataset = trainer.val_sets["heldout"]
-    noisy = evaluate(Restorer(torch.nn.Identity(), device=ctx.device), dataset, spec, ctx)
+    degraded = evaluate(Restorer(torch.nn.Identity(), device=ctx.device), dataset, spec, ctx)
     net = trainer.ema.module if trainer.ema is not None else unwrap(trainer.model)
     restored = evaluate(Restorer.from_options(net, options.infer, ctx.device), dataset, spec, ctx)
-    p0, p1 = noisy.summary["psnr"], restored.summary["psnr"]
-    s0, s1 = noisy.summary["ssim"], restored.summary["ssim"]
+    p0, p1 = degraded.summary["psnr"], restored.summary["psnr"]
+    s0, s1 = degraded.summary["ssim"], restored.summary["ssim"]
 
     weights = trainer.exp.models / "final.pth"
     out = work / "restored"
-    print(f"4/4 batch-restoring {work / 'data/noisy'} -> {out}")
-    summary = restore_folder(options, work / "data" / "noisy", out, weights=weights, overwrite=True)
+    print(f"4/4 batch-restoring {inputs} -> {out}")
+    summary = restore_folder(options, inputs, out, weights=weights, overwrite=True)
     minutes = (time.perf_counter() - started) / 60
     print(
-        f"\nheld-out photos ({', '.join(HELD_OUT_PHOTOS)}), Gaussian sigma 25, protocol {spec.protocol}:\n"
-        f"  noisy input  PSNR {p0:.2f} dB  SSIM {s0:.4f}\n"
+        f"\nheld-out photos ({', '.join(HELD_OUT_PHOTOS)}), {task.degradation}, protocol {spec.protocol}:\n"
+        f"  {task.input_label:11s}  PSNR {p0:.2f} dB  SSIM {s0:.4f}\n"
         f"  restored     PSNR {p1:.2f} dB  SSIM {s1:.4f}   ({p1 - p0:+.2f} dB)\n"
         f"done in {minutes:.1f} min; weights {weights}; restored images in {out} "
         f"({len(summary.restored)} written)\n"
         f"the same steps by hand:\n"
         f"  restore train -opt {opt_copy} --resume auto\n"
-        f"  restore infer -opt {opt_copy} --weights {weights} --input {work / 'data/noisy'} --output {out}"
+        f"  restore infer -opt {opt_copy} --weights {weights} --input {inputs} --output {out}"
     )
     return 0
 
