@@ -48,7 +48,7 @@ def test_quickstart_trains_evaluates_and_restores_with_early_rate_and_relative_c
     plain = [i for i, line in enumerate(lines) if rate.fullmatch(line)]
     assert plain, proc.stdout
     assert rate.fullmatch(lines[plain[0]]).group(1) == "2"  # 5% of 8 iterations, at least one, after the first
-    assert plain[0] < lines.index("3/4 evaluating the held-out photos (sigma 25, noise seeded per image)")
+    assert plain[0] < lines.index("3/4 evaluating the held-out photos (Gaussian sigma 25, seeded per image)")
     copy = Path("qs") / "denoise_skimage.yml"
     assert f"  restore train -opt {copy} --resume auto" in lines
     weights = Path("qs") / "experiments" / "quickstart_denoise" / "models" / "final.pth"
