@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from restore.cli.common import add_option_arguments, load_from_args
-from restore.cli.quickstart_tasks import TASKS, write_val_inputs
+from restore.cli.quickstart_tasks import TASKS
 from restore.config import options_to_yaml
 from restore.utils.files import atomic_write
 
@@ -47,21 +47,6 @@ def export_photos(folder: Path, names: tuple[str, ...]) -> None:
         write_image(path, image[..., :3].astype(np.uint8))
 
 
-def write_noisy(clean: Path, noisy: Path, sigma: float, seed: int) -> None:
-    """Noisy 8-bit copies of the held-out photos: the folder the batch-restore step cleans."""
-    import numpy as np
-
-    from restore.data.image_io import list_images, read_image, write_image
-
-    noisy.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    for path in list_images(clean):
-        out = noisy / path.name
-        if not out.exists():
-            image = read_image(path).astype(np.float64)
-            write_image(out, np.clip(np.rint(image + rng.normal(0, sigma, image.shape)), 0, 255).astype(np.uint8))
-
-
 def run(args: argparse.Namespace) -> int:
     import torch
 
@@ -90,10 +75,7 @@ def run(args: argparse.Namespace) -> int:
     export_photos(work / "data" / task.train_folder, task.train_photos or TRAIN_PHOTOS)
     export_photos(work / "data" / "val", HELD_OUT_PHOTOS)
     inputs = work / "data" / task.inputs
-    if task.name == "denoise":
-        write_noisy(work / "data" / "val", inputs, 25.0, options.seed)
-    else:
-        write_val_inputs(options, "heldout", inputs)
+    task.write_inputs(options, work / "data" / "val", inputs)
 
     print(f"2/4 training {options.name} ({options.train.total_iter} iterations; Ctrl-C stops with a checkpoint, run again to continue)")
     ctx = distributed.setup(options.device)

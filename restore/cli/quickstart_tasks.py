@@ -1,7 +1,7 @@
 """What differs between the quickstart's tasks: the option file, the folder of degraded photos
 the batch-restore step cleans, and the words of the summary.
 
-``denoise`` writes its noisy folder itself (:func:`restore.cli.quickstart.write_noisy`);
+``denoise`` writes its noisy folder itself (:func:`write_noisy`);
 ``demoire`` writes the held-out set's own inputs (:func:`write_val_inputs`), so the folder it
 restores holds exactly the moiré photos that were scored.
 """
@@ -33,11 +33,19 @@ class QuickstartTask:
     input_label: str  # the summary's row for the degraded input (same width as "restored")
     train_folder: str = "train"  # data/<train_folder>/: the training photos
     train_photos: tuple[str, ...] | None = None  # None: the quickstart's TRAIN_PHOTOS
+    noise_sigma: float | None = None  # set: the inputs are Gaussian-noisy copies, else the val set's own inputs
+
+    def write_inputs(self, options: Options, clean: Path, folder: Path) -> None:
+        """Write the degraded held-out photos (from the photos in ``clean``) that the batch-restore step cleans."""
+        if self.noise_sigma is not None:
+            write_noisy(clean, folder, self.noise_sigma, options.seed)
+        else:
+            write_val_inputs(options, "heldout", folder)
 
 
 TASKS = {
     "denoise": QuickstartTask("denoise", OPTIONS / "denoise_skimage.yml", "noisy",
-                              "Gaussian sigma 25", "noisy input"),
+                              "Gaussian sigma 25", "noisy input", noise_sigma=25.0),
     "demoire": QuickstartTask("demoire", OPTIONS / "demoire_skimage.yml", "moire",
                               "synthetic moire, preset 'moire'", "moire input", "train_colour", COLOUR_TRAIN_PHOTOS),
 }
@@ -59,3 +67,18 @@ def write_val_inputs(options: Options, set_name: str, folder: Path) -> int:
         if not (folder / name).exists():
             write_image(folder / name, dataset[index]["input"])
     return len(dataset)
+
+
+def write_noisy(clean: Path, noisy: Path, sigma: float, seed: int) -> None:
+    """Noisy 8-bit copies of the held-out photos: the folder the batch-restore step cleans."""
+    import numpy as np
+
+    from restore.data.image_io import list_images, read_image, write_image
+
+    noisy.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for path in list_images(clean):
+        out = noisy / path.name
+        if not out.exists():
+            image = read_image(path).astype(np.float64)
+            write_image(out, np.clip(np.rint(image + rng.normal(0, sigma, image.shape)), 0, 255).astype(np.uint8))
