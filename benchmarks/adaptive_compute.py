@@ -20,6 +20,7 @@ Targets of the issue: (b) at <= 55 % of (a)'s FLOPs, >= 1.4x its speed, within 0
 and better than (c). The printout says where they are met and where not.
 
     python benchmarks/adaptive_compute.py [--iters 300] [--threads 2] [--degradation moire] [--workdir DIR]
+    python benchmarks/adaptive_compute.py --workdir DIR --reuse [--threads 1]   # evaluate again, no training
 
 The defaults (a light WDNet: 32 channels, 4 blocks; 300 iterations of 3 x 2 crops of 96 px) are
 sized by a FLOP estimate for about 10-15 minutes on 2 idle CPU cores; the synthetic moiré's own
@@ -133,6 +134,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--workdir", default=None)
+    parser.add_argument("--reuse", action="store_true",
+                        help="skip training: evaluate the weights an earlier run left in --workdir (same options)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="adaptive_compute_"))
@@ -140,9 +143,18 @@ def main() -> None:
           f"{args.crop} px per iteration, WDNet channels {args.channels}/growth {args.growth}/{len(args.dilations)} "
           f"blocks, degradation {args.degradation!r}, {args.threads} threads")
 
-    slim_weights, slim_seconds = train(args, workdir, "wdnet_slim")
-    plain_weights, plain_seconds = train(args, workdir, "wdnet")
-    print(f"trained: supernet (DDA) {slim_seconds / 60:.1f} min, plain WDNet {plain_seconds / 60:.1f} min")
+    if args.reuse:  # evaluate the networks an earlier run of this script left in --workdir
+        slim_weights, plain_weights = (workdir / "experiments" / f"adaptive_{a}" / "models" / "final.pth"
+                                       for a in ("wdnet_slim", "wdnet"))
+        missing = [str(p) for p in (slim_weights, plain_weights) if not p.is_file()]
+        if missing:
+            raise SystemExit(f"--reuse: no trained weights at {', '.join(missing)}")
+        slim_seconds = plain_seconds = float("nan")
+        print(f"reusing the trained weights in {workdir} (training time not measured)")
+    else:
+        slim_weights, slim_seconds = train(args, workdir, "wdnet_slim")
+        plain_weights, plain_seconds = train(args, workdir, "wdnet")
+        print(f"trained: supernet (DDA) {slim_seconds / 60:.1f} min, plain WDNet {plain_seconds / 60:.1f} min")
 
     from restore.config.schema import Adaptive
     from restore.data.degraded_folder import DegradedFolderDataset
@@ -185,6 +197,10 @@ def main() -> None:
                 slim.set_width(1.0)
 
     settings["c"] = AtWidth(w_uniform)
+    # the supernet was trained at its --widths only: (c)'s width may lie between them, so the
+    # narrower trained widths run uniformly too
+    for trained in args.widths[:-1]:
+        settings[f"u{trained:g}"] = AtWidth(trained)
     per_tile: dict[tuple[float, int, int], float] = {}
 
     def image_flops(h: int, w: int, width: float) -> float:
@@ -209,6 +225,8 @@ def main() -> None:
                 evaluators[key].update(out.clamp(0, 1), target, names=[f"{name}/{s['name']}"])
             flops["a"] += image_flops(h, w, 1.0)
             flops["c"] += image_flops(h, w, w_uniform)
+            for trained in args.widths[:-1]:
+                flops[f"u{trained:g}"] += image_flops(h, w, trained)
             flops["d"] += image_flops(h, w, 1.0)  # the same network at its only width
     flops["b"] = routed.adaptive.tally.spent
     n = len(samples)
@@ -216,6 +234,7 @@ def main() -> None:
               f"{'/'.join(f'{w:g}' for w in args.widths)}, equal shares)",
               "c": f"(c) uniform width {w_uniform:g} (FLOPs {100 * r_uniform:.1f} % of (a))",
               "d": "(d) plain WDNet, same budget"}
+    labels.update({f"u{t:g}": f"uniform width {t:g} (a trained width)" for t in args.widths[:-1]})
     summaries = {k: ev.summary() for k, ev in evaluators.items()}
     print(f"\nKodak24 + Set14 ({n} images), synthetic {args.degradation!r}, tiles {args.tile}/{args.overlap}, "
           f"basicsr protocol, CPU {args.threads} threads")
