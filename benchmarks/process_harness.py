@@ -98,3 +98,11 @@ def compare_processes(repeats: int, backends: list[str], quick: bool = False) ->
             diff = folder_difference(folder, work / "official")
             print(f"| {name} | {med['wall']:.1f} | {med['user']:.1f} | {med['sys']:.1f} | {med['rss']:.0f} | "
                   f"{n / med['wall']:.2f} | {med['wall'] / base:.2f} | {diff} |")
+        # the spread, and each run against the official run next to it (the load of that moment hit both)
+        official = [r["wall"] for r in runs["official loop"]]
+        for name, rows in runs.items():
+            if name in skipped:
+                continue
+            walls = ", ".join(f"{r['wall']:.1f}" for r in rows)
+            paired = ", ".join(f"{r['wall'] / o:.2f}" for r, o in zip(rows, official))
+            print(f"{name}: wall s per run {walls}" + ("" if name == "official loop" else f"; paired ratios {paired}"))
