@@ -32,7 +32,11 @@ from restore.errors import ConfigError, RestoreError
 #: Exports trace at most this many pixels per side (rounded up to the size multiple).
 TRACE_SIDE = 256
 #: A fresh graph must match its method to this (times the output's magnitude when above 1).
-VERIFY_TOLERANCE = 1e-4
+#: Why 1e-3 and not the parity tests' 1e-4: the check runs the real network on uniform noise, and
+#: a deep one reorders enough float sums to pass 1e-4 without any fault (the released-size IPT on
+#: random weights: 2.6e-4 with ONNX Runtime, 4.2e-5 on a noisy photo). A step the tracer froze
+#: moves outputs by far more; a quarter of an 8-bit level is still below what anyone would see.
+VERIFY_TOLERANCE = 1e-3
 _ABSENT = object()
 
 
