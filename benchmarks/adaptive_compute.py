@@ -199,7 +199,8 @@ def main() -> None:
     settings["c"] = AtWidth(w_uniform)
     # the supernet was trained at its --widths only: (c)'s width may lie between them, so the
     # narrower trained widths run uniformly too
-    for trained in args.widths[:-1]:
+    narrower = args.widths[:-1]
+    for trained in narrower:
         settings[f"u{trained:g}"] = AtWidth(trained)
     per_tile: dict[tuple[float, int, int], float] = {}
 
@@ -225,7 +226,7 @@ def main() -> None:
                 evaluators[key].update(out.clamp(0, 1), target, names=[f"{name}/{s['name']}"])
             flops["a"] += image_flops(h, w, 1.0)
             flops["c"] += image_flops(h, w, w_uniform)
-            for trained in args.widths[:-1]:
+            for trained in narrower:
                 flops[f"u{trained:g}"] += image_flops(h, w, trained)
             flops["d"] += image_flops(h, w, 1.0)  # the same network at its only width
     flops["b"] = routed.adaptive.tally.spent
@@ -234,7 +235,7 @@ def main() -> None:
               f"{'/'.join(f'{w:g}' for w in args.widths)}, equal shares)",
               "c": f"(c) uniform width {w_uniform:g} (FLOPs {100 * r_uniform:.1f} % of (a))",
               "d": "(d) plain WDNet, same budget"}
-    labels.update({f"u{t:g}": f"uniform width {t:g} (a trained width)" for t in args.widths[:-1]})
+    labels.update({f"u{t:g}": f"uniform width {t:g} (a trained width)" for t in narrower})
     summaries = {k: ev.summary() for k, ev in evaluators.items()}
     print(f"\nKodak24 + Set14 ({n} images), synthetic {args.degradation!r}, tiles {args.tile}/{args.overlap}, "
           f"basicsr protocol, CPU {args.threads} threads")

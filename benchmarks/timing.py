@@ -6,6 +6,7 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable
+from typing import Any
 
 import torch
 
@@ -24,3 +25,16 @@ def median_seconds(fn: Callable[[], object], repeats: int, cuda: bool, warmup: i
         if i >= warmup:
             times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+def interleaved(fns: dict[str, Callable[[], Any]], repeats: int) -> tuple[dict[str, float], dict[str, Any]]:
+    """Median seconds of each call, alternating them so that load changes hit all alike, after one
+    untimed call each; also the last outputs."""
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    outputs = {k: fn() for k, fn in fns.items()}
+    for _ in range(repeats):
+        for k, fn in fns.items():
+            start = time.perf_counter()
+            outputs[k] = fn()
+            times[k].append(time.perf_counter() - start)
+    return {k: statistics.median(v) for k, v in times.items()}, outputs

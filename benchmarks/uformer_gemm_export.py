@@ -3,9 +3,8 @@
 nn.Linear on ``(B, N, C)`` tokens exports as ``MatMul`` + ``Add``; on ``(B*N, C)`` it exports as
 ``Gemm`` with the bias fused. This builds both graphs of the same random-weight network at
 256x256, checks that they agree, and times them interleaved (median of 5 after one untimed run).
-Measured 2026-12-06 on the project's idle 2-core machine, Uformer-T, 2 threads, two runs: 0.969 s
-either way (ratio 1.00), then 0.981 s against 1.063 s for Gemm (1.08), so restore keeps the plain
-export.
+Measured 2026-12-06 on the project's idle 2-core machine, Uformer-T, 2 threads, three runs: 0.969 s
+either way (ratio 1.00), then Gemm / MatMul + Add 1.08 and 1.05, so restore keeps the plain export.
 
     python benchmarks/uformer_gemm_export.py [t|b]
 """
@@ -13,14 +12,13 @@ export.
 from __future__ import annotations
 
 import collections
-import statistics
 import sys
-import time
 
 import numpy as np
 import onnx
 import onnxruntime as ort
 import torch
+from timing import interleaved
 from torch import Tensor, nn
 
 from restore.engine.backends.onnx_export import export_onnx
@@ -68,14 +66,8 @@ def main() -> None:
         options.intra_op_num_threads = 2
         sessions[name] = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
     feed = {"input0": x.numpy()}
-    outputs = {k: s.run(None, feed)[0] for k, s in sessions.items()}  # untimed first run
-    times: dict[str, list[float]] = {k: [] for k in sessions}
-    for _ in range(5):
-        for k, s in sessions.items():
-            start = time.perf_counter()
-            outputs[k] = s.run(None, feed)[0]
-            times[k].append(time.perf_counter() - start)
-    a, b = (statistics.median(v) for v in times.values())
+    seconds, outputs = interleaved({k: lambda s=s: s.run(None, feed)[0] for k, s in sessions.items()}, 5)
+    a, b = seconds["MatMul + Add"], seconds["Gemm"]
     print("graphs differ by", float(np.abs(outputs["MatMul + Add"] - outputs["Gemm"]).max()))
     print(f"median s: MatMul + Add {a:.3f}, Gemm {b:.3f}; Gemm / MatMul + Add {b / a:.2f}")
 

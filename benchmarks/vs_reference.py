@@ -32,9 +32,7 @@ import argparse
 import copy
 import dataclasses
 import os
-import statistics
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +41,7 @@ import cv2
 import numpy as np
 import references
 import torch
+from timing import interleaved
 from torch import Tensor, nn
 
 from restore.config.schema import Infer
@@ -147,18 +146,6 @@ def restorer_for(model: nn.Module, backend: str, precision: str) -> Restorer | s
         return Restorer.from_options(own, infer, "cpu")
     except Exception as exc:  # noqa: BLE001 - a missing extra, an unknown value: the row is skipped, the table goes on
         return f"{type(exc).__name__}: {str(exc).splitlines()[0][:120]}"
-
-
-def interleaved(fns: dict[str, Callable[[], Tensor]], repeats: int) -> tuple[dict[str, float], dict[str, Tensor]]:
-    """Median seconds of each call, alternating them, after one untimed call each; last outputs."""
-    times: dict[str, list[float]] = {k: [] for k in fns}
-    outputs = {k: fn() for k, fn in fns.items()}
-    for _ in range(repeats):
-        for k, fn in fns.items():
-            start = time.perf_counter()
-            outputs[k] = fn()
-            times[k].append(time.perf_counter() - start)
-    return {k: statistics.median(v) for k, v in times.items()}, outputs
 
 
 def in_process(args: argparse.Namespace) -> None:

@@ -11,11 +11,7 @@ from restore.cli.quickstart_tasks import TASKS
 from restore.config import options_to_yaml
 from restore.utils.files import atomic_write
 
-# Photographs bundled in scikit-image's package (skimage.data), none fetched from the network.
-TRAIN_PHOTOS = (
-    "astronaut", "rocket", "hubble_deep_field", "retina", "immunohistochemistry", "camera",
-    "brick", "grass", "gravel", "moon", "clock", "coins",
-)
+#: Held out from training, scored and batch-restored (scikit-image's bundled photographs, as all here).
 HELD_OUT_PHOTOS = ("coffee", "chelsea")
 DEFAULT_OPTIONS = TASKS["denoise"].options
 
@@ -72,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     # name a short path in the current folder, not the installed package's option file
     opt_copy = atomic_write(work / Path(args.opt).name, options_to_yaml(options))
     print(f"1/4 writing scikit-image's photographs to {work / 'data'} and the options to {opt_copy}")
-    export_photos(work / "data" / task.train_folder, task.train_photos or TRAIN_PHOTOS)
+    export_photos(work / "data" / task.train_folder, task.train_photos)
     export_photos(work / "data" / "val", HELD_OUT_PHOTOS)
     inputs = work / "data" / task.inputs
     task.write_inputs(options, work / "data" / "val", inputs)

@@ -16,6 +16,12 @@ if TYPE_CHECKING:
     from restore.config import Options
 
 OPTIONS = Path(__file__).resolve().parents[2] / "options" / "quickstart"
+#: The photographs the denoising quickstart trains on: bundled in scikit-image's package
+#: (skimage.data), none fetched from the network.
+TRAIN_PHOTOS = (
+    "astronaut", "rocket", "hubble_deep_field", "retina", "immunohistochemistry", "camera",
+    "brick", "grass", "gravel", "moon", "clock", "coins",
+)
 #: The colour photographs among scikit-image's bundled ones (held-out coffee and chelsea aside).
 #: Demoireing trains on these alone: on a grey photo "remove all colour" removes the moiré too,
 #: a shortcut that then discolours colour photos.
@@ -26,13 +32,12 @@ COLOUR_TRAIN_PHOTOS = ("astronaut", "rocket", "hubble_deep_field", "retina", "im
 class QuickstartTask:
     """One task of ``restore quickstart --task NAME``."""
 
-    name: str
     options: Path  # the option file run when -opt is not given
     inputs: str  # data/<inputs>/: the degraded held-out photos that are batch-restored
     degradation: str  # how the held-out photos are degraded, for the summary
     input_label: str  # the summary's row for the degraded input (same width as "restored")
     train_folder: str = "train"  # data/<train_folder>/: the training photos
-    train_photos: tuple[str, ...] | None = None  # None: the quickstart's TRAIN_PHOTOS
+    train_photos: tuple[str, ...] = TRAIN_PHOTOS
     noise_sigma: float | None = None  # set: the inputs are Gaussian-noisy copies, else the val set's own inputs
 
     def write_inputs(self, options: Options, clean: Path, folder: Path) -> None:
@@ -44,9 +49,9 @@ class QuickstartTask:
 
 
 TASKS = {
-    "denoise": QuickstartTask("denoise", OPTIONS / "denoise_skimage.yml", "noisy",
+    "denoise": QuickstartTask(OPTIONS / "denoise_skimage.yml", "noisy",
                               "Gaussian sigma 25", "noisy input", noise_sigma=25.0),
-    "demoire": QuickstartTask("demoire", OPTIONS / "demoire_skimage.yml", "moire",
+    "demoire": QuickstartTask(OPTIONS / "demoire_skimage.yml", "moire",
                               "synthetic moire, preset 'moire'", "moire input", "train_colour", COLOUR_TRAIN_PHOTOS),
 }
 

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from restore.cli.quickstart import DEFAULT_OPTIONS, HELD_OUT_PHOTOS, TRAIN_PHOTOS, export_photos
+from restore.cli.quickstart import DEFAULT_OPTIONS, HELD_OUT_PHOTOS, export_photos
+from restore.cli.quickstart_tasks import TRAIN_PHOTOS
 
 
 def test_photos_are_exported_as_rgb_pngs_without_network(tmp_path: Path) -> None:
