@@ -99,8 +99,36 @@ def test_openvino_is_pinned_to_f32_unless_asked(monkeypatch) -> None:
     monkeypatch.setattr(ov.Core, "compile_model", spy)
     graph = export_onnx(_net(), "forward", [_image()])
     session = OpenVinoSession(graph, "fp32", CPU)
-    assert configs[-1][properties.hint.inference_precision] == ov.Type.f32
-    assert session.compiled.get_property(properties.hint.inference_precision) == ov.Type.f32
+    session([_image().numpy()])
+    assert configs and all(c[properties.hint.inference_precision] == ov.Type.f32 for c in configs)
+    (compiled,) = session.static.values()
+    assert compiled.get_property(properties.hint.inference_precision) == ov.Type.f32
+
+
+def test_openvino_compiles_the_first_shapes_alone_and_later_ones_once_for_all(monkeypatch) -> None:
+    ov = pytest.importorskip("openvino")
+
+    from restore.engine.backends.onnx_export import export_onnx
+    from restore.engine.backends.openvino_backend import STATIC_SHAPES, OpenVinoSession
+
+    compiled_for = []
+    compile_model = ov.Core.compile_model
+
+    def spy(self, model, device, config=None):
+        dims = model.inputs[0].get_partial_shape()
+        compiled_for.append(tuple(d.get_length() for d in dims) if dims.is_static else "any")
+        return compile_model(self, model, device, config)
+
+    monkeypatch.setattr(ov.Core, "compile_model", spy)
+    net = _net()
+    session = OpenVinoSession(export_onnx(net, "forward", [_image()]), "fp32", CPU)
+    sizes = [(16 + 8 * i, 24) for i in range(STATIC_SHAPES + 2)]
+    for h, w in sizes + sizes[::-1]:  # every shape twice
+        x = _image(h, w)
+        with torch.no_grad():
+            expected = net(x)
+        assert torch.from_numpy(session([x.numpy()])).sub(expected).abs().max() < 1e-5
+    assert compiled_for == [(1, 3, h, w) for h, w in sizes[:STATIC_SHAPES]] + ["any"]
 
 
 def test_openvino_refuses_a_precision_the_cpu_cannot_run(monkeypatch) -> None:
