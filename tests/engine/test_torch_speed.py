@@ -81,6 +81,26 @@ def test_channels_last_gives_the_same_outputs_and_feeds_nhwc_inputs():
     assert (a - b).abs().max() < 1e-5 and (a - x).std() > 0.01  # equal, and the network does something
 
 
+@pytest.mark.parametrize("size", [(32, 48), (30, 46)])  # whole wavelet path, and WDNet's resize rule
+def test_wdnet_declares_channels_last_and_gives_the_same_outputs(size):
+    from restore.methods.wdnet.arch import WDNet
+
+    def light(seed: int = 0) -> nn.Module:
+        torch.manual_seed(seed)
+        model = WDNet(channels=16, growth=8, dilations=[1, 3])
+        for p in model.parameters():
+            nn.init.normal_(p, std=0.05)  # the official init is nearly the identity
+        return model.eval()
+
+    auto = type("Infer", (), {"channels_last": "auto", "compile": False, "tf32": None})()
+    nhwc = torch_speed.prepare_for_inference(light(), auto, torch.device("cpu"))
+    x = torch.rand(1, 3, *size)
+    with torch.inference_mode():
+        a, b = Restorer(light())(x), Restorer(nhwc)(x)
+    assert torch_speed.has_channels_last_weights(nhwc)
+    assert (a - b).abs().max() < 1e-5 and (a - x).abs().mean() > 0.01
+
+
 def test_infer_channels_last_true_and_false_write_the_same_images(tmp_path):
     weights = tmp_path / "w.pth"
     torch.save(unet().state_dict(), weights)

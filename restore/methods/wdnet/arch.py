@@ -112,6 +112,7 @@ class WDNet(nn.Module):
     """
 
     size_multiple = 4  # tiles are cut at multiples of 4; other sizes follow ``size_rule``
+    channels_last = True  # NHWC inference: 0.81-0.85x the CPU time at 256x256 (interleaved A/B, 2 threads, AVX-512)
     export_core = "forward_core"  # what the fast backends export (forward holds the size rule)
 
     def __init__(
