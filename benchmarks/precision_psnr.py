@@ -1,0 +1,93 @@
+"""What an approximate precision costs in PSNR: the quickstart denoiser on Kodak24 at each backend
+and precision (run by hand; prints a Markdown table).
+
+The fast-inference issue asks for bf16 speed with "the PSNR change on Kodak24 printed"; random
+weights (``vs_reference.py``) give a speed but no meaningful PSNR, so this scores a trained model:
+the quickstart's residual N2N UNet (``restore quickstart``, a few minutes on a CPU). The noisy
+images are those of ``quickstart_vs_nlm.py``: restore's synthetic_noise test set of
+``options/unet/test/denoise_gauss25_unet.yml`` (Kodak24, Gaussian sigma 25, noise seeded per
+image, rounded to 8 bits), scored by restore's evaluator under the ``basicsr`` protocol, exactly
+as ``restore test --backend B --precision P --allow-approximate`` would score them.
+
+Each setting runs the same weights through ``Restorer.from_options`` with ``infer.backend`` and
+``infer.precision`` replaced, on a copy prepared as ``restore test`` prepares it. Rows: PSNR,
+SSIM, the PSNR change against torch fp32, and seconds per image (the whole evaluation, including
+the first image's export and compile for the exported backends). A backend or precision this
+machine cannot run is a row that says why.
+
+    restore quickstart
+    python benchmarks/precision_psnr.py [--weights quickstart/experiments/quickstart_denoise/models/final.pth]
+        [--settings torch:fp32 torch:bf16 openvino:fp32 openvino:bf16] [--max-images N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import dataclasses
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+TEST_OPTIONS = ROOT / "options" / "unet" / "test" / "denoise_gauss25_unet.yml"
+DEFAULT_SETTINGS = ["torch:fp32", "torch:bf16", "onnxruntime:fp32", "openvino:fp32", "openvino:bf16"]
+
+
+def main() -> None:
+    from restore.config import load_options
+    from restore.engine import distributed
+    from restore.engine.checkpoint import load_weights
+    from restore.engine.evaluate import evaluate
+    from restore.engine.inference import Restorer
+    from restore.engine.network import build_network
+    from restore.engine.torch_speed import prepare_for_inference
+    from restore.engine.weights_meta import match_network
+    from restore.errors import RestoreError
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--weights", default="quickstart/experiments/quickstart_denoise/models/final.pth")
+    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "kodak24"))
+    parser.add_argument("--settings", nargs="+", default=DEFAULT_SETTINGS,
+                        help="backend:precision pairs; the first is the baseline of the change column")
+    parser.add_argument("--max-images", type=int, default=None, help="the first N images only (a quick try)")
+    args = parser.parse_args()
+
+    overrides = [f"datasets.test.kodak24.root={args.data}", "datasets.test.kodak24.quantize=true",
+                 "datasets.test.kodak24.save_images=false", "datasets.test.set14=null"]
+    if args.max_images:
+        overrides.append(f"datasets.test.kodak24.max_images={args.max_images}")
+    options = load_options(TEST_OPTIONS, overrides)
+    options = match_network(options, args.weights, network_from_weights=True)  # the quickstart's residual UNet
+    spec = options.datasets.test["kodak24"]
+    dataset = spec.dataset.build()
+    ctx = distributed.setup("cpu")
+    model = build_network(options)
+    load_weights(model, args.weights)
+    model.eval()
+
+    n = len(dataset)
+    print(f"Kodak24 ({n} images), Gaussian sigma 25, noisy input rounded to 8 bits, protocol {spec.protocol}, "
+          f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print("| backend | precision | PSNR (dB) | SSIM | PSNR change | s/image |\n|---|---|---:|---:|---:|---:|")
+    baseline = None
+    for setting in args.settings:
+        backend, _, precision = setting.partition(":")
+        infer = dataclasses.replace(options.infer, backend=backend, precision=precision or "fp32")
+        try:
+            own = prepare_for_inference(copy.deepcopy(model), infer, ctx.device)
+            restorer = Restorer.from_options(own, infer, ctx.device)
+            start = time.perf_counter()
+            summary = evaluate(restorer, dataset, spec, ctx).summary
+            seconds = (time.perf_counter() - start) / n
+        except RestoreError as exc:  # a missing extra, a precision this CPU lacks: the row says so
+            print(f"| {backend} | {infer.precision} | | | | skipped: {exc} |", flush=True)
+            continue
+        baseline = summary["psnr"] if baseline is None else baseline
+        print(f"| {backend} | {infer.precision} | {summary['psnr']:.3f} | {summary['ssim']:.4f} | "
+              f"{summary['psnr'] - baseline:+.3f} | {seconds:.2f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
