@@ -11,8 +11,10 @@ as ``restore test --backend B --precision P --allow-approximate`` would score th
 
 Each setting runs the same weights through ``Restorer.from_options`` with ``infer.backend`` and
 ``infer.precision`` replaced, on a copy prepared as ``restore test`` prepares it. Rows: PSNR,
-SSIM, the PSNR change against torch fp32, and seconds per image (the whole evaluation, including
-the first image's export and compile for the exported backends). A backend or precision this
+SSIM, the PSNR change against torch fp32, the share of 8-bit output values that differ from torch
+fp32's on the first ``--moved-images`` images (and the largest difference, in levels), and
+seconds per image (the whole evaluation, including the first image's export and compile for the
+exported backends). A backend or precision this
 machine cannot run is a row that says why.
 
     restore quickstart
@@ -52,6 +54,7 @@ def main() -> None:
     parser.add_argument("--settings", nargs="+", default=DEFAULT_SETTINGS,
                         help="backend:precision pairs; the first is the baseline of the change column")
     parser.add_argument("--max-images", type=int, default=None, help="the first N images only (a quick try)")
+    parser.add_argument("--moved-images", type=int, default=6, help="images whose 8-bit outputs are compared")
     args = parser.parse_args()
 
     overrides = [f"datasets.test.kodak24.root={args.data}", "datasets.test.kodak24.quantize=true",
@@ -68,10 +71,13 @@ def main() -> None:
     model.eval()
 
     n = len(dataset)
-    print(f"Kodak24 ({n} images), Gaussian sigma 25, noisy input rounded to 8 bits, protocol {spec.protocol}, "
+    print(f"Kodak24 ({n} images; 8-bit values compared on the first {min(args.moved_images, n)}), "
+          f"Gaussian sigma 25, noisy input rounded to 8 bits, protocol {spec.protocol}, "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads")
-    print("| backend | precision | PSNR (dB) | SSIM | PSNR change | s/image |\n|---|---|---:|---:|---:|---:|")
-    baseline = None
+    print("| backend | precision | PSNR (dB) | SSIM | PSNR change | 8-bit values moved | max levels | s/image |\n"
+          "|---|---|---:|---:|---:|---:|---:|---:|")
+    baseline, codes0 = None, None
+    samples = [dataset[i]["input"][None] for i in range(min(args.moved_images, n))]
     for setting in args.settings:
         backend, _, precision = setting.partition(":")
         infer = dataclasses.replace(options.infer, backend=backend, precision=precision or "fp32")
@@ -81,12 +87,17 @@ def main() -> None:
             start = time.perf_counter()
             summary = evaluate(restorer, dataset, spec, ctx).summary
             seconds = (time.perf_counter() - start) / n
+            with torch.no_grad():
+                codes = [restorer(x).clamp(0, 1).mul(255).round().to(torch.int16) for x in samples]
         except RestoreError as exc:  # a missing extra, a precision this CPU lacks: the row says so
             print(f"| {backend} | {infer.precision} | | | | skipped: {exc} |", flush=True)
             continue
-        baseline = summary["psnr"] if baseline is None else baseline
+        if baseline is None:
+            baseline, codes0 = summary["psnr"], codes
+        moved = torch.cat([(a - b).abs().flatten() for a, b in zip(codes, codes0)])
         print(f"| {backend} | {infer.precision} | {summary['psnr']:.3f} | {summary['ssim']:.4f} | "
-              f"{summary['psnr'] - baseline:+.3f} | {seconds:.2f} |", flush=True)
+              f"{summary['psnr'] - baseline:+.3f} | {(moved > 0).float().mean().item() * 100:.1f}% | "
+              f"{int(moved.max()) if moved.numel() else 0} | {seconds:.2f} |", flush=True)
 
 
 if __name__ == "__main__":
