@@ -28,47 +28,27 @@ import argparse
 import copy
 import dataclasses
 import time
-from pathlib import Path
 
+import kodak_denoise
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-TEST_OPTIONS = ROOT / "options" / "unet" / "test" / "denoise_gauss25_unet.yml"
 DEFAULT_SETTINGS = ["torch:fp32", "torch:bf16", "onnxruntime:fp32", "openvino:fp32", "openvino:bf16"]
 
 
 def main() -> None:
-    from restore.config import load_options
-    from restore.engine import distributed
-    from restore.engine.checkpoint import load_weights
     from restore.engine.evaluate import evaluate
     from restore.engine.inference import Restorer
-    from restore.engine.network import build_network
     from restore.engine.torch_speed import prepare_for_inference
-    from restore.engine.weights_meta import match_network
     from restore.errors import RestoreError
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--weights", default="quickstart/experiments/quickstart_denoise/models/final.pth")
-    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "kodak24"))
+    kodak_denoise.add_arguments(parser)
     parser.add_argument("--settings", nargs="+", default=DEFAULT_SETTINGS,
                         help="backend:precision pairs; the first is the baseline of the change column")
-    parser.add_argument("--max-images", type=int, default=None, help="the first N images only (a quick try)")
     parser.add_argument("--moved-images", type=int, default=6, help="images whose 8-bit outputs are compared")
     args = parser.parse_args()
-
-    overrides = [f"datasets.test.kodak24.root={args.data}", "datasets.test.kodak24.quantize=true",
-                 "datasets.test.kodak24.save_images=false", "datasets.test.set14=null"]
-    if args.max_images:
-        overrides.append(f"datasets.test.kodak24.max_images={args.max_images}")
-    options = load_options(TEST_OPTIONS, overrides)
-    options = match_network(options, args.weights, network_from_weights=True)  # the quickstart's residual UNet
-    spec = options.datasets.test["kodak24"]
-    dataset = spec.dataset.build()
-    ctx = distributed.setup("cpu")
-    model = build_network(options)
-    load_weights(model, args.weights)
-    model.eval()
+    loaded = kodak_denoise.load(args)
+    options, spec, dataset, ctx, model = loaded.options, loaded.spec, loaded.dataset, loaded.ctx, loaded.model
 
     n = len(dataset)
     print(f"Kodak24 ({n} images; 8-bit values compared on the first {min(args.moved_images, n)}), "

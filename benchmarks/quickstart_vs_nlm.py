@@ -21,14 +21,11 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
+import kodak_denoise
 import numpy as np
 import torch
 from torch import nn
-
-ROOT = Path(__file__).resolve().parents[1]
-TEST_OPTIONS = ROOT / "options" / "unet" / "test" / "denoise_gauss25_unet.yml"
 
 
 class NonLocalMeans(nn.Module):
@@ -51,32 +48,15 @@ class NonLocalMeans(nn.Module):
 
 
 def main() -> None:
-    from restore.config import load_options
-    from restore.engine import distributed
-    from restore.engine.checkpoint import load_weights
     from restore.engine.evaluate import evaluate
     from restore.engine.inference import Restorer
-    from restore.engine.network import build_network
-    from restore.engine.weights_meta import match_network
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--weights", default="quickstart/experiments/quickstart_denoise/models/final.pth")
-    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "kodak24"))
+    kodak_denoise.add_arguments(parser)
     parser.add_argument("--h", type=float, default=16.0, help="NLM filter strength (h = hColor)")
-    parser.add_argument("--max-images", type=int, default=None, help="the first N images only (a quick try)")
     args = parser.parse_args()
-
-    overrides = [f"datasets.test.kodak24.root={args.data}", "datasets.test.kodak24.quantize=true",
-                 "datasets.test.kodak24.save_images=false", "datasets.test.set14=null"]
-    if args.max_images:
-        overrides.append(f"datasets.test.kodak24.max_images={args.max_images}")
-    options = load_options(TEST_OPTIONS, overrides)
-    options = match_network(options, args.weights, network_from_weights=True)  # the quickstart's residual UNet
-    spec = options.datasets.test["kodak24"]
-    dataset = spec.dataset.build()
-    ctx = distributed.setup("cpu")
-    model = build_network(options)
-    load_weights(model, args.weights)
+    loaded = kodak_denoise.load(args)
+    options, spec, dataset, ctx, model = loaded.options, loaded.spec, loaded.dataset, loaded.ctx, loaded.model
     restorer = Restorer.from_options(model.eval(), options.infer, ctx.device)
 
     t0 = time.perf_counter()
