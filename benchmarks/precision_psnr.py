@@ -11,11 +11,10 @@ as ``restore test --backend B --precision P --allow-approximate`` would score th
 
 Each setting runs the same weights through ``Restorer.from_options`` with ``infer.backend`` and
 ``infer.precision`` replaced, on a copy prepared as ``restore test`` prepares it. Rows: PSNR,
-SSIM, the PSNR change against torch fp32, the share of 8-bit output values that differ from torch
-fp32's on the first ``--moved-images`` images (and the largest difference, in levels), and
-seconds per image (the whole evaluation, including the first image's export and compile for the
-exported backends). A backend or precision this
-machine cannot run is a row that says why.
+SSIM, the PSNR change against torch fp32, the share of 8-bit output values (as ``restore infer``
+writes them) that differ from torch fp32's on the first ``--moved-images`` images and the largest
+difference in levels, and seconds per image (the whole evaluation, including the first image's export and compile for the
+exported backends). A backend or precision this machine cannot run is a row that says why.
 
     restore quickstart
     python benchmarks/precision_psnr.py [--weights quickstart/experiments/quickstart_denoise/models/final.pth]
@@ -36,6 +35,7 @@ DEFAULT_SETTINGS = ["torch:fp32", "torch:bf16", "onnxruntime:fp32", "openvino:fp
 
 
 def main() -> None:
+    from restore.engine.batch_image import to_array
     from restore.engine.evaluate import evaluate
     from restore.engine.inference import Restorer
     from restore.engine.torch_speed import prepare_for_inference
@@ -68,7 +68,7 @@ def main() -> None:
             summary = evaluate(restorer, dataset, spec, ctx).summary
             seconds = (time.perf_counter() - start) / n
             with torch.no_grad():
-                codes = [restorer(x).clamp(0, 1).mul(255).round().to(torch.int16) for x in samples]
+                codes = [torch.from_numpy(to_array(restorer(x)[0], 8)).to(torch.int16) for x in samples]
         except RestoreError as exc:  # a missing extra, a precision this CPU lacks: the row says so
             print(f"| {backend} | {infer.precision} | | | | skipped: {exc} |", flush=True)
             continue

@@ -1,15 +1,15 @@
 """OpenVINO running an exported graph on the CPU, at the precision asked for and no other.
 
 Why the precision is pinned: OpenVINO's CPU plugin switches to bfloat16 by itself on CPUs that
-have it (``avx512_bf16``, AMX), which moves about 13% of 8-bit pixels by one level. restore
+have it (``avx512_bf16``, AMX), which moved 9% of the 8-bit values of a trained denoiser by one
+level (``benchmarks/precision_psnr.py``). restore
 sets ``INFERENCE_PRECISION_HINT`` to f32 unless bf16 (or f16) is asked for, and refuses a
 reduced precision the CPU cannot run (OpenVINO would quietly run f32 and the results would be
 labelled with a precision they did not have).
 
 Why a graph per input shape: compiled for one fixed input shape, OpenVINO plans its memory and
-picks its kernels once, and runs 1.1-1.6x faster than the same graph compiled for any shape
-(measured on a 2-core AVX-512 CPU at 256x256: Uformer-T 0.30 s against 0.47 s, Uformer-B 1.36 s
-against 1.94 s, WDNet 0.15 s against 0.18 s). Compiling costs about as much either way (Uformer-B:
+picks its kernels once, and runs faster than the same graph compiled for any shape
+(``benchmarks/openvino_shapes.py``). Compiling costs about as much either way (Uformer-B:
 6-8 s), and each compiled copy holds its own weights, so the first ``STATIC_SHAPES`` shapes a
 session meets get a graph of their own (a folder of same-size images, the tiles of a tiled run,
 the transposed tiles of self-ensemble) and any later shape runs on one graph compiled for every
@@ -68,7 +68,7 @@ class OpenVinoSession:
         self.static: dict[tuple[tuple[int, ...], ...], Any] = {}
         self.dynamic: Any = None
 
-    def _compile(self, shapes: tuple[tuple[int, ...], ...] | None) -> Any:
+    def compile_for(self, shapes: tuple[tuple[int, ...], ...] | None) -> Any:
         """The graph compiled for these input shapes (None: any shape), at the pinned precision."""
         from openvino import properties
 
@@ -89,9 +89,9 @@ class OpenVinoSession:
         shapes = tuple(tuple(int(n) for n in a.shape) for a in inputs)
         compiled = self.static.get(shapes)
         if compiled is None and len(self.static) < STATIC_SHAPES:
-            compiled = self.static[shapes] = self._compile(shapes)
+            compiled = self.static[shapes] = self.compile_for(shapes)
         elif compiled is None:
             if self.dynamic is None:
-                self.dynamic = self._compile(None)
+                self.dynamic = self.compile_for(None)
             compiled = self.dynamic
         return compiled(list(inputs))[0]
