@@ -41,9 +41,7 @@ def main() -> None:
     print("|---|---|---:|---:|---:|---:|")
     for name in args.models:
         case = table[name]
-        torch.manual_seed(0)
-        model = case.build(False).eval()
-        inputs = case.inputs(False)
+        model, inputs = case.setup(False)
         owner, method = export_core(model)
         graph = export_onnx(owner, method, [t[:, :, :128, :128].contiguous() for t in inputs])
         arrays = [t.numpy() for t in inputs]

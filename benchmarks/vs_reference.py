@@ -62,6 +62,11 @@ class Case:
     reference: Callable[[nn.Module, bool], Callable[..., Tensor]]
     inputs: Callable[[bool], tuple[Tensor, ...]]
 
+    def setup(self, quick: bool) -> tuple[nn.Module, tuple[Tensor, ...]]:
+        """The network (seeded, eval mode) and its inputs, as every table built on these cases takes them."""
+        torch.manual_seed(0)
+        return self.build(quick).eval(), self.inputs(quick)
+
 
 def photo(h: int, w: int, sigma: float = 0.0, seed: int = 0) -> Tensor:
     """A crop of kodim01 (random values without the shared data), optionally with Gaussian noise."""
@@ -156,9 +161,7 @@ def in_process(args: argparse.Namespace) -> None:
     print("|---|---|---|---|---:|---:|---:|---:|---:|")
     for name in args.models:
         case = table[name]
-        torch.manual_seed(0)
-        model = case.build(args.quick).eval()
-        inputs = case.inputs(args.quick)
+        model, inputs = case.setup(args.quick)
         reference = case.reference(model, args.quick)
         size = "x".join(map(str, inputs[0].shape[-2:][::-1])) + (" + mask" if len(inputs) > 1 else "")
         for backend in args.backends:
