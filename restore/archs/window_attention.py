@@ -20,6 +20,8 @@ from timm.layers import DropPath, trunc_normal_
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
+from restore.archs import fused_cpu
+
 
 def window_partition(x: Tensor, m: int) -> Tensor:
     """(B, H, W, C) -> (B * nW, m*m, C): m x m windows, batch-major then row-major."""
@@ -39,8 +41,8 @@ def relative_position_index(m: int) -> Tensor:
 
 
 def shift_mask(h: int, w: int, m: int, shift: int, device: torch.device | None = None) -> Tensor:
-    """(nW, m*m, m*m) additive mask of shifted-window attention: -100 between tokens that the
-    cyclic roll brought together from different image regions, 0 elsewhere."""
+    """(nW, 1, N, N) bool, True between tokens that the cyclic roll brought together from
+    different image regions: their logits get -100 (the official additive mask's value)."""
     def bands(n: int) -> Tensor:
         band = torch.zeros(n, dtype=torch.long, device=device)
         band[n - m : n - shift] = 1
@@ -49,8 +51,7 @@ def shift_mask(h: int, w: int, m: int, shift: int, device: torch.device | None =
 
     labels = (3 * bands(h)[:, None] + bands(w)[None, :]).view(1, h, w, 1)
     labels = window_partition(labels, m).squeeze(-1)  # (nW, N)
-    differs = labels[:, :, None] != labels[:, None, :]
-    return torch.zeros(differs.shape, device=device).masked_fill_(differs, -100.0)
+    return (labels[:, :, None] != labels[:, None, :]).unsqueeze(1)
 
 
 class LinearProjection(nn.Module):
@@ -64,8 +65,8 @@ class LinearProjection(nn.Module):
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         bw, n, c = x.shape
-        q = self.to_q(x).view(bw, n, self.heads, c // self.heads).transpose(1, 2)
-        k, v = self.to_kv(x).view(bw, n, 2, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
+        q = fused_cpu.linear(x, self.to_q).view(bw, n, self.heads, c // self.heads).transpose(1, 2)
+        k, v = fused_cpu.linear(x, self.to_kv).view(bw, n, 2, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
         return q, k, v
 
 
@@ -103,7 +104,8 @@ class ConvProjection(nn.Module):
 class WindowAttention(nn.Module):
     """Multi-head self-attention inside windows with a learned relative position bias.
 
-    (B * nW, N, C) -> same; ``mask`` (nW, N, N) is added to the logits of each image's windows.
+    (B * nW, N, C) -> same; ``mask`` (nW, 1, N, N) bool from :func:`shift_mask`: where True,
+    -100 is added to the logits of each image's window i.
     """
 
     def __init__(self, dim: int, win_size: int, heads: int, token_projection: str = "linear", qkv_bias: bool = True,
@@ -124,16 +126,18 @@ class WindowAttention(nn.Module):
         q, k, v = self.qkv(x)
         bias = self.relative_position_bias_table[self.relative_position_index.view(-1)]
         # SDPA's fused CPU kernel wants a 4-D mask: (1, heads, N, N) broadcasts over all windows.
-        bias = bias.view(n, n, self.heads).permute(2, 0, 1).unsqueeze(0)
-        if mask is not None:  # window i of every image gets mask[i]
-            bias = bias + mask.unsqueeze(1)  # (nW, heads, N, N)
+        # Contiguous, so that the masked bias below is a contiguous (nW, heads, N, N) tensor rather
+        # than one in the permuted strides, which SDPA would copy again.
+        bias = bias.view(n, n, self.heads).permute(2, 0, 1).contiguous().unsqueeze(0)
+        if mask is not None:  # window i of every image gets mask[i]: one (nW, heads, N, N) pass
+            bias = torch.where(mask, bias - 100.0, bias)
             if bw != mask.shape[0]:
                 bias = bias.repeat(bw // mask.shape[0], 1, 1, 1)
         # The official code scales q before the product; SDPA then runs with scale 1.
         out = F.scaled_dot_product_attention(q * self.scale, k, v, attn_mask=bias.to(q.dtype), scale=1.0,
                                              dropout_p=self.attn_drop if self.training else 0.0)
         out = out.reshape(bw, self.heads, n, -1).transpose(1, 2).reshape(bw, n, c)
-        return self.proj_drop(self.proj(out))
+        return self.proj_drop(fused_cpu.linear(out, self.proj))
 
 
 class LeFF(nn.Module):
@@ -146,9 +150,11 @@ class LeFF(nn.Module):
         self.linear2 = nn.Sequential(nn.Linear(hidden, dim))
 
     def forward(self, x: Tensor) -> Tensor:
-        x = self.linear1(x).permute(0, 3, 1, 2)
-        x = self.dwconv(x).permute(0, 2, 3, 1)
-        return self.linear2(x)
+        # The Sequentials keep the official keys; their layers run through fused_cpu, which fuses
+        # bias and GELU into the products in CPU inference and is the plain Sequential otherwise.
+        x = fused_cpu.linear(x, self.linear1[0], "gelu").permute(0, 3, 1, 2)
+        x = fused_cpu.conv2d(x, self.dwconv[0], "gelu").permute(0, 2, 3, 1)
+        return fused_cpu.linear(x, self.linear2[0])
 
 
 class Mlp(nn.Module):
@@ -160,7 +166,9 @@ class Mlp(nn.Module):
         self.drop = nn.Dropout(drop)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.drop(self.fc2(self.drop(self.act(self.fc1(x)))))
+        if self.training:
+            return self.drop(self.fc2(self.drop(self.act(self.fc1(x)))))
+        return fused_cpu.linear(fused_cpu.linear(x, self.fc1, "gelu"), self.fc2)
 
 
 class LeWinBlock(nn.Module):
@@ -198,8 +206,13 @@ class LeWinBlock(nn.Module):
         t = window_merge(self.attn(windows, mask), m, h, w)
         if s:
             t = torch.roll(t, (s, s), dims=(1, 2))
-        x = x + self.drop_path(t)
-        return x + self.drop_path(self.mlp(self.norm2(x)))
+        if self.training or torch.is_grad_enabled():
+            x = x + self.drop_path(t)
+            return x + self.drop_path(self.mlp(self.norm2(x)))
+        # inference: the residual sums go into the fresh branch outputs (x + t == t + x exactly),
+        # which saves two allocations of the block's size per block
+        x = t.add_(x)
+        return self.mlp(self.norm2(x)).add_(x)
 
 
 class Stage(nn.Module):
