@@ -40,9 +40,17 @@ def relative_position_index(m: int) -> Tensor:
     return (r[:, None] - r[None, :] + m - 1) * (2 * m - 1) + (c[:, None] - c[None, :] + m - 1)
 
 
-def shift_mask(h: int, w: int, m: int, shift: int, device: torch.device | None = None) -> Tensor:
-    """(nW, 1, N, N) bool, True between tokens that the cyclic roll brought together from
-    different image regions: their logits get -100 (the official additive mask's value)."""
+#: In inference, the largest masked attention bias (windows x heads x N x N) or LeFF hidden band
+#: (B x rows x W x hidden) built at once: big maps run in pieces of about this size, with the
+#: same result. It bounds the memory of a large image (a 2048 x 2048 map's LeFF hidden layer is
+#: 2 GiB in one piece) and keeps each piece below glibc's 32 MiB mmap threshold.
+PIECE_BYTES = 8 * 2**20
+
+
+def shift_regions(h: int, w: int, m: int, shift: int, device: torch.device | None = None) -> Tensor:
+    """(nW, N) int64: which of the 9 image regions each token of each shifted window came from.
+    Tokens of different regions, which the cyclic roll brought together, get -100 added to their
+    logits (the official additive mask's value)."""
     def bands(n: int) -> Tensor:
         band = torch.zeros(n, dtype=torch.long, device=device)
         band[n - m : n - shift] = 1
@@ -50,8 +58,20 @@ def shift_mask(h: int, w: int, m: int, shift: int, device: torch.device | None =
         return band
 
     labels = (3 * bands(h)[:, None] + bands(w)[None, :]).view(1, h, w, 1)
-    labels = window_partition(labels, m).squeeze(-1)  # (nW, N)
-    return (labels[:, :, None] != labels[:, None, :]).unsqueeze(1)
+    return window_partition(labels, m).squeeze(-1)
+
+
+def _may_split() -> bool:
+    """Whether a computation may run in pieces: eager inference only (a traced or compiled graph
+    must not bake one input size's piece loop into a graph meant for every size)."""
+    return not (torch.is_grad_enabled() or torch.jit.is_tracing() or torch.jit.is_scripting()
+                or torch.compiler.is_compiling())
+
+
+def _masked_bias(bias: Tensor, regions: Tensor) -> Tensor:
+    """(1, heads, N, N) bias and (n, N) regions -> (n, heads, N, N): -100 between regions."""
+    differs = (regions[:, :, None] != regions[:, None, :]).unsqueeze(1)
+    return torch.where(differs, bias - 100.0, bias)
 
 
 class LinearProjection(nn.Module):
@@ -104,8 +124,8 @@ class ConvProjection(nn.Module):
 class WindowAttention(nn.Module):
     """Multi-head self-attention inside windows with a learned relative position bias.
 
-    (B * nW, N, C) -> same; ``mask`` (nW, 1, N, N) bool from :func:`shift_mask`: where True,
-    -100 is added to the logits of each image's window i.
+    (B * nW, N, C) -> same; ``regions`` (nW, N) from :func:`shift_regions`: window i of every
+    image gets -100 on the logits between its tokens of different regions.
     """
 
     def __init__(self, dim: int, win_size: int, heads: int, token_projection: str = "linear", qkv_bias: bool = True,
@@ -121,23 +141,44 @@ class WindowAttention(nn.Module):
         self.proj = nn.Linear(dim, dim)
         self.proj_drop = nn.Dropout(proj_drop)
 
-    def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+    def forward(self, x: Tensor, regions: Tensor | None = None) -> Tensor:
         bw, n, c = x.shape
         q, k, v = self.qkv(x)
+        q = q * self.scale  # the official code scales q before the product; SDPA then runs with scale 1
         bias = self.relative_position_bias_table[self.relative_position_index.view(-1)]
         # SDPA's fused CPU kernel wants a 4-D mask: (1, heads, N, N) broadcasts over all windows.
-        # Contiguous, so that the masked bias below is a contiguous (nW, heads, N, N) tensor rather
-        # than one in the permuted strides, which SDPA would copy again.
+        # Contiguous, so that the masked bias is a contiguous (nW, heads, N, N) tensor rather than
+        # one in the permuted strides, which SDPA would copy again.
         bias = bias.view(n, n, self.heads).permute(2, 0, 1).contiguous().unsqueeze(0)
-        if mask is not None:  # window i of every image gets mask[i]: one (nW, heads, N, N) pass
-            bias = torch.where(mask, bias - 100.0, bias)
-            if bw != mask.shape[0]:
-                bias = bias.repeat(bw // mask.shape[0], 1, 1, 1)
-        # The official code scales q before the product; SDPA then runs with scale 1.
-        out = F.scaled_dot_product_attention(q * self.scale, k, v, attn_mask=bias.to(q.dtype), scale=1.0,
-                                             dropout_p=self.attn_drop if self.training else 0.0)
-        out = out.reshape(bw, self.heads, n, -1).transpose(1, 2).reshape(bw, n, c)
+        if regions is None:
+            out = self._attend(q, k, v, bias)
+        elif bw * self.heads * n * n * q.element_size() <= PIECE_BYTES or not _may_split():
+            bias = _masked_bias(bias, regions)
+            out = self._attend(q, k, v, bias.repeat(bw // regions.shape[0], 1, 1, 1) if bw > len(bias) else bias)
+        else:
+            out = self._attend_in_pieces(q, k, v, bias, regions)
         return self.proj_drop(fused_cpu.linear(out, self.proj))
+
+    def _attend(self, q: Tensor, k: Tensor, v: Tensor, bias: Tensor) -> Tensor:
+        """(Bw, heads, N, d) each and a bias broadcasting to (Bw, heads, N, N) -> (Bw, N, heads * d)."""
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias.to(q.dtype), scale=1.0,
+                                             dropout_p=self.attn_drop if self.training else 0.0)
+        bw, heads, n, d = out.shape
+        return out.transpose(1, 2).reshape(bw, n, heads * d)
+
+    def _attend_in_pieces(self, q: Tensor, k: Tensor, v: Tensor, bias: Tensor, regions: Tensor) -> Tensor:
+        """:meth:`_attend` with shift regions, for groups of windows whose masked bias fits
+        :data:`PIECE_BYTES` (inference only)."""
+        bw, heads, n, d = q.shape
+        step = max(1, PIECE_BYTES // (heads * n * n * q.element_size()))
+        out = q.new_empty(bw, n, heads, d)
+        for start in range(0, bw, step):
+            stop = min(start + step, bw)
+            windows = torch.arange(start, stop, device=regions.device) % regions.shape[0]  # window of its image
+            piece = F.scaled_dot_product_attention(q[start:stop], k[start:stop], v[start:stop], scale=1.0,
+                                                   attn_mask=_masked_bias(bias, regions[windows]).to(q.dtype))
+            out[start:stop] = piece.transpose(1, 2)
+        return out.view(bw, n, heads * d)
 
 
 class LeFF(nn.Module):
@@ -150,11 +191,25 @@ class LeFF(nn.Module):
         self.linear2 = nn.Sequential(nn.Linear(hidden, dim))
 
     def forward(self, x: Tensor) -> Tensor:
+        b, h, w, _ = x.shape
+        hidden = self.linear1[0].out_features
+        rows = max(1, PIECE_BYTES // (b * w * hidden * x.element_size()))
+        if rows >= h or not _may_split():
+            return self._band(x, 0, h)
+        out = x.new_empty(b, h, w, self.linear2[0].out_features)
+        for top in range(0, h, rows):
+            out[:, top : top + rows] = self._band(x, top, min(top + rows, h))
+        return out
+
+    def _band(self, x: Tensor, top: int, bottom: int) -> Tensor:
+        """Output rows [top, bottom) of (B, H, W, C) ``x``: the depthwise conv reads one row beyond
+        each side of the band (zeros only at the image's own border), so bands join seamlessly."""
+        lo, hi = max(top - 1, 0), min(bottom + 1, x.shape[1])
         # The Sequentials keep the official keys; their layers run through fused_cpu, which fuses
         # bias and GELU into the products in CPU inference and is the plain Sequential otherwise.
-        x = fused_cpu.linear(x, self.linear1[0], "gelu").permute(0, 3, 1, 2)
-        x = fused_cpu.conv2d(x, self.dwconv[0], "gelu").permute(0, 2, 3, 1)
-        return fused_cpu.linear(x, self.linear2[0])
+        t = fused_cpu.linear(x[:, lo:hi], self.linear1[0], "gelu").permute(0, 3, 1, 2)
+        t = fused_cpu.conv2d(t, self.dwconv[0], "gelu")[:, :, top - lo : bottom - lo].permute(0, 2, 3, 1)
+        return fused_cpu.linear(t, self.linear2[0])
 
 
 class Mlp(nn.Module):
@@ -202,8 +257,8 @@ class LeWinBlock(nn.Module):
         windows = window_partition(t, m)
         if self.modulator is not None:
             windows = windows + self.modulator.weight
-        mask = shift_mask(h, w, m, s, x.device) if s else None
-        t = window_merge(self.attn(windows, mask), m, h, w)
+        regions = shift_regions(h, w, m, s, x.device) if s else None
+        t = window_merge(self.attn(windows, regions), m, h, w)
         if s:
             t = torch.roll(t, (s, s), dims=(1, 2))
         if self.training or torch.is_grad_enabled():
