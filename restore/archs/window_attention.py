@@ -207,8 +207,8 @@ class LeFF(nn.Module):
         lo, hi = max(top - 1, 0), min(bottom + 1, x.shape[1])
         # The Sequentials keep the official keys; their layers run through fused_cpu, which fuses
         # bias and GELU into the products in CPU inference and is the plain Sequential otherwise.
-        t = fused_cpu.linear(x[:, lo:hi], self.linear1[0], "gelu").permute(0, 3, 1, 2)
-        t = fused_cpu.conv2d(t, self.dwconv[0], "gelu")[:, :, top - lo : bottom - lo].permute(0, 2, 3, 1)
+        t = fused_cpu.linear(x[:, lo:hi], *self.linear1).permute(0, 3, 1, 2)
+        t = fused_cpu.conv2d(t, *self.dwconv)[:, :, top - lo : bottom - lo].permute(0, 2, 3, 1)
         return fused_cpu.linear(t, self.linear2[0])
 
 
@@ -223,7 +223,7 @@ class Mlp(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         if self.training:
             return self.drop(self.fc2(self.drop(self.act(self.fc1(x)))))
-        return fused_cpu.linear(fused_cpu.linear(x, self.fc1, "gelu"), self.fc2)
+        return fused_cpu.linear(fused_cpu.linear(x, self.fc1, self.act), self.fc2)
 
 
 class LeWinBlock(nn.Module):

@@ -139,7 +139,9 @@ def test_compile_runs_the_compiled_forward_even_through_forward_any_size(monkeyp
         got = restorer(x)
         again = restorer(x)
     assert counters["stats"]["unique_graphs"] >= 1  # dynamo really compiled the forward
-    assert torch.equal(got, expected) and torch.equal(again, expected)
+    # the eager forward fuses conv + LeakyReLU (restore.archs.fused_cpu), the traced one cannot: rounding apart
+    torch.testing.assert_close(got, expected, atol=1e-6, rtol=1e-6)
+    assert torch.equal(again, got)
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("infer.compile: first forward (compile included) took ")
     assert restorer.model is model  # the timer passes attributes through
