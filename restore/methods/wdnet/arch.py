@@ -46,7 +46,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from restore.archs import fused_cpu
 from restore.errors import ConfigError
 from restore.methods.wdnet.wavelet import HaarPacket
 
@@ -81,9 +80,9 @@ class ResidualDenseBlock(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         feats = [x]
-        for i in range(1, 5):  # each (conv, LeakyReLU) Sequential in one fused pass in CPU inference
-            feats.append(fused_cpu.conv2d(torch.cat(feats, 1), *getattr(self, f"conv{i}")))
-        return 0.2 * fused_cpu.conv2d(torch.cat(feats, 1), *self.conv5)
+        for i in range(1, 5):
+            feats.append(getattr(self, f"conv{i}")(torch.cat(feats, 1)))
+        return 0.2 * self.conv5(torch.cat(feats, 1))
 
 
 class DualBranchBlock(nn.Module):
@@ -102,8 +101,8 @@ class DualBranchBlock(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         dense = self.RDB2(self.RDB1(x) + x)
-        p = fused_cpu.conv2d(x, *self.deli)
-        return 0.2 * dense + p + 0.2 * fused_cpu.conv2d(p, *self.deli2)
+        p = self.deli(x)
+        return 0.2 * dense + p + 0.2 * self.deli2(p)
 
 
 class WDNet(nn.Module):
@@ -166,8 +165,7 @@ class WDNet(nn.Module):
 
     def generator(self, bands: Tensor) -> Tensor:
         """``G``: ``(B, 48, h, w) -> (B, 48, h, w)`` in the wavelet domain."""
-        head = self.cascade1  # conv, LeakyReLU, conv, LeakyReLU
-        return self.final(self.cascade2(fused_cpu.conv2d(fused_cpu.conv2d(bands, *head[:2]), *head[2:])))
+        return self.final(self.cascade2(self.cascade1(bands)))
 
     def forward_core(self, x: Tensor) -> Tensor:
         """``R(G(D(x)))`` on a shifted ``(B, 3, H, W)`` with H, W multiples of 4 (no residual).
