@@ -40,7 +40,7 @@ def relative_position_index(m: int) -> Tensor:
     return (r[:, None] - r[None, :] + m - 1) * (2 * m - 1) + (c[:, None] - c[None, :] + m - 1)
 
 
-#: In inference, the largest masked attention bias (windows x heads x N x N) or LeFF hidden band
+#: In CPU inference, the largest masked attention bias (windows x heads x N x N) or LeFF hidden band
 #: (B x rows x W x hidden) built at once: big maps run in pieces of about this size, with the
 #: same result. It bounds the memory of a large image (a 2048 x 2048 map's LeFF hidden layer is
 #: 2 GiB in one piece) and keeps each piece below glibc's 32 MiB mmap threshold.
@@ -61,11 +61,12 @@ def shift_regions(h: int, w: int, m: int, shift: int, device: torch.device | Non
     return window_partition(labels, m).squeeze(-1)
 
 
-def _may_split() -> bool:
-    """Whether a computation may run in pieces: eager inference only (a traced or compiled graph
-    must not bake one input size's piece loop into a graph meant for every size)."""
-    return not (torch.is_grad_enabled() or torch.jit.is_tracing() or torch.jit.is_scripting()
-                or torch.compiler.is_compiling())
+def _may_split(x: Tensor) -> bool:
+    """Whether a computation on ``x`` may run in pieces: eager CPU inference only. A traced or
+    compiled graph must not bake one input size's piece loop into a graph meant for every size,
+    and on a GPU the pieces' extra kernel launches were never measured against their gain."""
+    return x.device.type == "cpu" and not (torch.is_grad_enabled() or torch.jit.is_tracing()
+                                           or torch.jit.is_scripting() or torch.compiler.is_compiling())
 
 
 def _masked_bias(bias: Tensor, regions: Tensor) -> Tensor:
@@ -152,7 +153,7 @@ class WindowAttention(nn.Module):
         bias = bias.view(n, n, self.heads).permute(2, 0, 1).contiguous().unsqueeze(0)
         if regions is None:
             out = self._attend(q, k, v, bias)
-        elif bw * self.heads * n * n * q.element_size() <= PIECE_BYTES or not _may_split():
+        elif bw * self.heads * n * n * q.element_size() <= PIECE_BYTES or not _may_split(q):
             bias = _masked_bias(bias, regions)
             out = self._attend(q, k, v, bias.repeat(bw // regions.shape[0], 1, 1, 1) if bw > len(bias) else bias)
         else:
@@ -194,7 +195,7 @@ class LeFF(nn.Module):
         b, h, w, _ = x.shape
         hidden = self.linear1[0].out_features
         rows = max(1, PIECE_BYTES // (b * w * hidden * x.element_size()))
-        if rows >= h or not _may_split():
+        if rows >= h or not _may_split(x):
             return self._band(x, 0, h)
         out = x.new_empty(b, h, w, self.linear2[0].out_features)
         for top in range(0, h, rows):
