@@ -63,6 +63,7 @@ def test_conv_equals_the_plain_layer_and_keeps_the_memory_format(calls: list[str
 
 
 @pytest.mark.filterwarnings("ignore:`torch.jit.trace:FutureWarning")
+@pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning")  # shapes read as numbers: the export silences them too
 def test_plain_ops_wherever_the_fused_kernels_do_not_belong(calls: list[str]) -> None:
     torch.manual_seed(2)
     ff = LeFF(8, 32)

@@ -49,6 +49,7 @@ def test_block_in_pieces_equals_the_block_in_one_piece(monkeypatch: pytest.Monke
 
 
 @pytest.mark.filterwarnings("ignore:`torch.jit.trace:FutureWarning")
+@pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning")  # shapes read as numbers: the export silences them too
 def test_a_traced_block_is_one_piece_for_every_size(monkeypatch: pytest.MonkeyPatch) -> None:
     """ONNX export traces the block once for all sizes: no piece loop of the example's size in it."""
     torch.manual_seed(4)
