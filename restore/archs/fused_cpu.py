@@ -36,18 +36,33 @@ def _kernels() -> tuple[object, object] | None:
 
 
 _KERNELS = _kernels() if torch.backends.mkldnn.is_available() else None
+#: Depth of the active dispatch modes (``FlopCounterMode`` and the like); a build without this
+#: private counter never fuses, since a mode could then go unnoticed.
+_DISPATCH_DEPTH = getattr(torch._C, "_len_torch_dispatch_stack", None)
+
+
+def tracing_or_compiling() -> bool:
+    """Whether the running code is being traced (ONNX export), scripted or compiled: then only
+    plain, shape-independent ops may run (works on every torch the package supports)."""
+    compiling = getattr(torch.compiler, "is_compiling", None)  # torch >= 2.3
+    return torch.jit.is_tracing() or torch.jit.is_scripting() or bool(compiling is not None and compiling())
+
+
+def _autocast_on() -> bool:
+    try:
+        return torch.is_autocast_enabled("cpu")
+    except TypeError:  # torch < 2.4 has no device argument
+        return torch.is_autocast_cpu_enabled()
 
 
 def fusable(x: Tensor) -> bool:
     """Whether ``x`` may take the fused kernels: float32 CPU inference outside autograd, autocast,
     tracing, compiling and dispatch modes, on a build that has them."""
-    if _KERNELS is None or x.device.type != "cpu" or x.dtype != torch.float32 or torch.is_grad_enabled():
+    if _KERNELS is None or _DISPATCH_DEPTH is None or x.device.type != "cpu" or x.dtype != torch.float32:
         return False
-    if torch.is_autocast_enabled("cpu") or torch.jit.is_tracing() or torch.jit.is_scripting():
+    if torch.is_grad_enabled():
         return False
-    if torch.compiler.is_compiling() or torch._C._len_torch_dispatch_stack() > 0:
-        return False
-    return True
+    return not (_autocast_on() or tracing_or_compiling() or _DISPATCH_DEPTH() > 0)
 
 
 def _post_op(activation: nn.Module | None) -> tuple[str, list[float], str] | None:

@@ -65,8 +65,7 @@ def _may_split(x: Tensor) -> bool:
     """Whether a computation on ``x`` may run in pieces: eager CPU inference only. A traced or
     compiled graph must not bake one input size's piece loop into a graph meant for every size,
     and on a GPU the pieces' extra kernel launches were never measured against their gain."""
-    return x.device.type == "cpu" and not (torch.is_grad_enabled() or torch.jit.is_tracing()
-                                           or torch.jit.is_scripting() or torch.compiler.is_compiling())
+    return x.device.type == "cpu" and not (torch.is_grad_enabled() or fused_cpu.tracing_or_compiling())
 
 
 def _masked_bias(bias: Tensor, regions: Tensor) -> Tensor:
