@@ -6,20 +6,14 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from lewin_blocks import small_lewin_block
 
 from restore.archs import window_attention
-from restore.archs.window_attention import LeWinBlock
 
 
 @pytest.mark.parametrize("shift", [False, True])
 def test_block_in_pieces_equals_the_block_in_one_piece(monkeypatch: pytest.MonkeyPatch, shift: bool) -> None:
-    torch.manual_seed(3)
-    blk = LeWinBlock(dim=8, resolution=64, heads=2, win_size=4, shift=shift, mlp_ratio=4.0, qkv_bias=True,
-                     qk_scale=None, drop=0.0, attn_drop=0.0, drop_path=0.0, token_projection="linear",
-                     token_mlp="leff", modulator=True).eval()
-    with torch.no_grad():
-        for p in blk.parameters():
-            p.add_(torch.randn_like(p) * 0.3)
+    blk = small_lewin_block(shift, seed=3)
     x = torch.randn(2, 20, 12, 8)  # two images of 5 x 3 windows: pieces cross from one image to the next
     with torch.no_grad():
         whole = blk(x)
@@ -52,10 +46,7 @@ def test_block_in_pieces_equals_the_block_in_one_piece(monkeypatch: pytest.Monke
 @pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning")  # shapes read as numbers: the export silences them too
 def test_a_traced_block_is_one_piece_for_every_size(monkeypatch: pytest.MonkeyPatch) -> None:
     """ONNX export traces the block once for all sizes: no piece loop of the example's size in it."""
-    torch.manual_seed(4)
-    blk = LeWinBlock(dim=8, resolution=64, heads=2, win_size=4, shift=True, mlp_ratio=4.0, qkv_bias=True,
-                     qk_scale=None, drop=0.0, attn_drop=0.0, drop_path=0.0, token_projection="linear",
-                     token_mlp="leff", modulator=False).eval()
+    blk = small_lewin_block(True, seed=4, modulator=False)
     monkeypatch.setattr(window_attention, "PIECE_BYTES", 2 * 16 * 16 * 4)  # one window per piece
     with torch.no_grad():
         traced = torch.jit.trace(blk, torch.randn(1, 16, 16, 8), check_trace=False)

@@ -13,6 +13,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from key_listings import key_listing
+from lewin_blocks import small_lewin_block
 
 from restore.archs.window_attention import LeWinBlock
 from restore.cli.main import main
@@ -147,13 +148,7 @@ def reference_block(blk: LeWinBlock, x: torch.Tensor) -> torch.Tensor:
 
 @pytest.mark.parametrize("shift", [False, True])
 def test_lewin_block_equals_the_loop_reference(shift: bool) -> None:
-    torch.manual_seed(1)
-    blk = LeWinBlock(dim=8, resolution=64, heads=2, win_size=4, shift=shift, mlp_ratio=4.0, qkv_bias=True,
-                     qk_scale=None, drop=0.0, attn_drop=0.0, drop_path=0.0, token_projection="linear",
-                     token_mlp="leff", modulator=True).eval()
-    with torch.no_grad():
-        for p in blk.parameters():
-            p.add_(torch.randn_like(p) * 0.3)  # LayerNorm, biases, table: away from their init
+    blk = small_lewin_block(shift, seed=1)
     x = torch.randn(2, 8, 12, 8)  # rectangular, 2 x 3 windows
     assert blk.shift_size == (2 if shift else 0)
     with torch.no_grad():
