@@ -14,6 +14,7 @@ slice assignments, windows it and turns label differences into the -100 mask; at
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -154,16 +155,25 @@ def official_uformer(state: State, x: Tensor, img_size: int = 128) -> Tensor:
     return x + out if x.shape[1] == 3 else out
 
 
-def official_test(state: State, x: Tensor, img_size: int = 128) -> Tensor:
-    """The official test scripts on one (1, 3, H, W) image in [0, 1]: ``expand2square`` (factor
-    128, centred on a zero canvas), the network, ``masked_select`` back to H x W, clamp."""
+def expand2square(x: Tensor, factor: int = 128) -> tuple[Tensor, Tensor]:
+    """The official test scripts' ``expand2square``: the (1, C, H, W) image centred on a zero
+    (1, C, X, X) canvas, X = ceil(max(H, W) / factor) * factor, and a (1, 1, X, X) mask of it."""
     _, c, h, w = x.shape
-    side = math.ceil(max(h, w) / 128) * 128
+    side = math.ceil(max(h, w) / factor) * factor
     canvas = torch.zeros(1, c, side, side, dtype=x.dtype)
-    keep = torch.zeros(1, 1, side, side, dtype=x.dtype)
+    mask = torch.zeros(1, 1, side, side, dtype=x.dtype)
     top, left = (side - h) // 2, (side - w) // 2
     canvas[:, :, top : top + h, left : left + w] = x
-    keep[:, :, top : top + h, left : left + w] = 1
+    mask[:, :, top : top + h, left : left + w] = 1
+    return canvas, mask
+
+
+def official_test(network: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
+    """The official test scripts on one (1, 3, H, W) image in [0, 1] around ``network`` (restore's
+    model, or :func:`official_uformer` on a state dict): ``expand2square``, the network,
+    ``masked_select`` back to H x W, clamp."""
+    h, w = x.shape[-2:]
+    canvas, mask = expand2square(x)
     with torch.no_grad():
-        out = official_uformer(state, canvas, img_size)
-    return torch.masked_select(out, keep.bool().expand_as(out)).reshape(1, 3, h, w).clamp(0, 1)
+        out = network(canvas)
+    return torch.masked_select(out, mask.bool()).reshape(1, 3, h, w).clamp(0, 1)

@@ -4,7 +4,6 @@ test procedure (random weights saved in the official checkpoint layout)."""
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import cv2
@@ -23,6 +22,8 @@ from restore.engine.inference import Restorer
 from restore.engine.network import build_network
 from restore.errors import ConfigError
 from restore.methods.uformer.arch import Uformer, UformerB, UformerS, UformerT
+
+from .official import official_test
 
 ROOT = Path(__file__).resolve().parents[3]
 # Spec uformer.md section 1, measured on the official class.
@@ -244,27 +245,6 @@ def test_forward_rejects_sizes_off_the_multiple() -> None:
 
 
 # --------------------------------------------------------------------------- size rule and parity
-
-
-def official_expand2square(x: torch.Tensor, factor: int = 128) -> tuple[torch.Tensor, torch.Tensor]:
-    """The official test scripts' expand2square: centred zero canvas + a mask of the image."""
-    _, c, h, w = x.shape
-    side = math.ceil(max(h, w) / factor) * factor
-    canvas = torch.zeros(1, c, side, side)
-    mask = torch.zeros(1, 1, side, side)
-    top, left = (side - h) // 2, (side - w) // 2
-    canvas[:, :, top : top + h, left : left + w] = x
-    mask[:, :, top : top + h, left : left + w] = 1
-    return canvas, mask
-
-
-def official_test(model: Uformer, x: torch.Tensor) -> torch.Tensor:
-    """Official test procedure on one (1, 3, H, W) image in [0, 1]: pad, run, masked_select, clamp."""
-    h, w = x.shape[-2:]
-    canvas, mask = official_expand2square(x)
-    with torch.no_grad():
-        out = model(canvas)
-    return torch.masked_select(out, mask.bool()).reshape(1, 3, h, w).clamp(0, 1)
 
 
 @pytest.fixture(scope="module")
