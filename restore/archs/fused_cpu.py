@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
+from torch.nn.modules import module as torch_module
 
 
 def _kernels() -> tuple[object, object] | None:
@@ -81,8 +82,6 @@ def _post_op(activation: nn.Module | None) -> tuple[str, list[float], str] | Non
 
 def _hooked(*modules: nn.Module | None) -> bool:
     """Whether a module call would run hooks (its own or global ones): then it must be called."""
-    from torch.nn.modules import module as torch_module
-
     if torch_module._global_forward_hooks or torch_module._global_forward_pre_hooks:
         return True
     return any(m is not None and (m._forward_hooks or m._forward_pre_hooks) for m in modules)
