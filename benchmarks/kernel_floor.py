@@ -14,6 +14,9 @@ at the best rate of one large product; this bounds it by the kernels it really c
   replayed alone. A linear layer counts as the faster of ``aten.linear`` and oneDNN's fused
   linear, a 2-D convolution as the faster of ``aten.conv2d`` and oneDNN's fused one. ``bf16``:
   the same calls with their float arguments cast to bfloat16.
+* **onnxruntime kernels** (fp32 only): the same graph in an ONNX Runtime session with profiling;
+  the summed time of its Conv, FusedConv, NhwcConv, ConvTranspose, MatMul, FusedMatMul and Gemm
+  nodes in one run (its attention stays MatMul, Softmax, MatMul: the softmax is not counted).
 * **openvino kernels**: the graph restore exports, compiled by OpenVINO at that precision with
   per-node counters; the summed time of its FullyConnected, MatMul, Convolution, GroupConvolution
   and ConvolutionBackpropData nodes and of the attention subgraphs it fuses (their names hold
@@ -21,17 +24,17 @@ at the best rate of one large product; this bounds it by the kernels it really c
 
 The reference time is the median of ``--repeats`` rounds after an untimed one, as in
 ``vs_reference.py``; every kernel time is its best over the same rounds: each round runs the
-reference once, replays every recorded call once per precision and runs each OpenVINO graph once,
+reference once, replays every recorded call once per precision and runs each exported graph once,
 so all are sampled over the same minutes (the load of this shared machine drifts over minutes).
 A call in a whole forward is rarely faster than its best alone, so restore's median time on a
-backend is at least about the kernel sum, and the ratio columns are (about) lower bounds of
-``vs_reference.py``'s ratios. glibc's
-default allocator throughout, as in ``vs_reference.py`` (a replayed call meets its own freed
-output of the round before, so only outputs above glibc's 32 MiB mmap ceiling fault their pages
-in again).
+backend is at least about its kernel sum, and the ratio columns are (about) lower bounds of
+``vs_reference.py``'s ratios. glibc's default allocator throughout, as in ``vs_reference.py`` (a
+replayed call meets its own freed output of the round before, so only outputs above glibc's
+32 MiB mmap ceiling fault their pages in again).
 
-The ratio columns are those sums over the reference time; the target is the issue's (torch fp32
-0.67, fastest fp32 0.5, fastest bf16 0.3).
+The kernel columns give those sums over the reference time, and the sums themselves in
+milliseconds (so that another harness's reference time can be used); the targets are the issue's
+(torch fp32 0.67, fastest fp32 0.5, fastest bf16 0.3).
 
     python benchmarks/kernel_floor.py [--models uformer_b wdnet] [--repeats 5] [--quick]
 """
@@ -39,9 +42,12 @@ The ratio columns are those sums over the reference time; the target is the issu
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -58,6 +64,8 @@ KERNELS = {aten.linear.default, aten.addmm.default, aten.mm.default, aten.bmm.de
            aten.scaled_dot_product_attention.default, aten._scaled_dot_product_flash_attention_for_cpu.default}
 #: OpenVINO node types that are products or convolutions.
 OV_KERNELS = {"FullyConnected", "MatMul", "Convolution", "GroupConvolution", "ConvolutionBackpropData"}
+#: ONNX Runtime operators that are products or convolutions (its attention stays MatMul, Softmax, MatMul).
+ORT_KERNELS = {"Conv", "FusedConv", "NhwcConv", "ConvTranspose", "MatMul", "FusedMatMul", "Gemm"}
 #: aten.conv2d's arguments after (input, weight) when left out: bias, stride, padding, dilation, groups.
 CONV2D_DEFAULTS = (None, None, None, 1, 0, 1, 1)
 TARGETS = {"fp32": (0.67, 0.5), "bf16": (None, 0.3)}
@@ -162,6 +170,61 @@ class OpenVinoKernels:
         self.best = min(self.best, total)
 
 
+class OnnxRuntimeKernels:
+    """restore's exported graph in an ONNX Runtime session with profiling; :meth:`round` runs it
+    once; :meth:`best` reads the profile and returns the smallest summed time of its kernel
+    nodes in one run over the rounds since the last :meth:`reset`."""
+
+    def __init__(self, model: torch.nn.Module, inputs: tuple[Tensor, ...], folder: str) -> None:
+        import onnxruntime as ort
+
+        from restore.engine.backends import onnxruntime_backend
+
+        restorer = vs_reference.restorer_for(model, "onnxruntime", "fp32")
+        if isinstance(restorer, str):
+            raise RuntimeError(restorer)
+        seen: list[list[tuple[int, ...]]] = []
+        call = onnxruntime_backend.OnnxRuntimeSession.__call__
+
+        def recording(session: Any, arrays: Any) -> Any:
+            seen.append([a.shape for a in arrays])
+            return call(session, arrays)
+
+        onnxruntime_backend.OnnxRuntimeSession.__call__ = recording  # the core's input shapes, once
+        try:
+            with torch.inference_mode():
+                restorer(*inputs)
+        finally:
+            onnxruntime_backend.OnnxRuntimeSession.__call__ = call
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = torch.get_num_threads()
+        options.enable_profiling, options.profile_file_prefix = True, f"{folder}/ort"
+        # no busy-waiting threads after a run: they would slow the reference timed next
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        graph = Path(restorer.core.graph_paths[-1]).read_bytes()
+        self.session = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
+        self.feed = {i.name: torch.rand(shape).numpy() for i, shape in zip(self.session.get_inputs(), seen[-1])}
+        self.runs = 0
+
+    def reset(self) -> None:
+        self.skip = self.runs
+
+    def round(self) -> None:
+        self.session.run(None, self.feed)
+        self.runs += 1
+
+    def best(self) -> float:
+        events = json.loads(Path(self.session.end_profiling()).read_text())
+        runs = sorted((e["ts"], e["ts"] + e["dur"]) for e in events if e.get("name") == "model_run")[self.skip:]
+        totals = [0.0] * len(runs)
+        for e in events:
+            if e.get("cat") == "Node" and e.get("args", {}).get("op_name") in ORT_KERNELS:
+                for i, (begin, end) in enumerate(runs):
+                    if begin <= e["ts"] <= end:
+                        totals[i] += e["dur"] / 1e6
+        return min(totals)
+
+
 def sample_together(reference: Callable[[], object], timed: list[Replay | OpenVinoKernels], repeats: int) -> float:
     """Median reference time over ``repeats`` rounds after an untimed one; each round also runs
     every ``timed`` kernel set once (they keep their own best times)."""
@@ -177,6 +240,11 @@ def sample_together(reference: Callable[[], object], timed: list[Replay | OpenVi
     return statistics.median(seconds[1:])
 
 
+def share(kernels: float, reference: float) -> str:
+    """``kernels / reference (kernels ms)``: the milliseconds let another harness's reference time be used."""
+    return f"{kernels / reference:.2f} ({kernels * 1e3:.0f} ms)"
+
+
 def main() -> None:
     table = vs_reference.cases()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -185,8 +253,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="tiny networks and sizes: checks the script only")
     args = parser.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {args.repeats} rounds: reference median, kernels best")
-    print("| model | input | reference ms | precision | torch kernels / reference | openvino kernels / reference | "
-          "targets (torch, fastest) |\n|---|---|---:|---|---:|---:|---|")
+    print("| model | input | reference ms | precision | torch kernels / reference | onnxruntime kernels / reference "
+          "| openvino kernels / reference | targets (torch, fastest) |\n|---|---|---:|---|---:|---:|---:|---|")
     for name in args.models:
         case = table[name]
         model, inputs = case.setup(args.quick)
@@ -197,22 +265,26 @@ def main() -> None:
         with torch.inference_mode(), recorder:
             restorer(*inputs)
         replays = {p: Replay(recorder.calls, dtype) for p, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16))}
-        graphs: dict[str, OpenVinoKernels | str] = {}
-        for precision in replays:
-            try:
-                graphs[precision] = OpenVinoKernels(model, inputs, precision)
-            except Exception as exc:  # noqa: BLE001 - no openvino, no bf16 on this CPU: that column says so
-                graphs[precision] = f"skipped: {str(exc).splitlines()[0][:80]}"
-        timed = [*replays.values()] + [g for g in graphs.values() if not isinstance(g, str)]
-
-        ref = sample_together(lambda r=reference, i=inputs: r(*i), timed, args.repeats)
+        with tempfile.TemporaryDirectory() as folder:
+            graphs: dict[str, Any] = {"onnxruntime": lambda: OnnxRuntimeKernels(model, inputs, folder)}
+            for precision in replays:
+                graphs[precision] = lambda p=precision: OpenVinoKernels(model, inputs, p)
+            for key, build in graphs.items():
+                try:
+                    graphs[key] = build()
+                except Exception as exc:  # noqa: BLE001 - an extra not installed, no bf16 here: the column says so
+                    graphs[key] = f"skipped: {str(exc).splitlines()[0][:80]}"
+            timed = [*replays.values()] + [g for g in graphs.values() if not isinstance(g, str)]
+            ref = sample_together(lambda r=reference, i=inputs: r(*i), timed, args.repeats)
+            ort = graphs["onnxruntime"]
+            ort_text = ort if isinstance(ort, str) else share(ort.best(), ref)
         size = "x".join(map(str, inputs[0].shape[-2:][::-1]))
         for precision, replay in replays.items():
             ov = graphs[precision]
-            ov_text = ov if isinstance(ov, str) else f"{ov.best / ref:.2f}"
+            ov_text = ov if isinstance(ov, str) else share(ov.best, ref)
             torch_target, fastest = TARGETS[precision]
-            print(f"| {case.label} | {size} | {ref * 1e3:.0f} | {precision} | {replay.total() / ref:.2f} | {ov_text} | "
-                  f"{torch_target or '-'}, {fastest} |", flush=True)
+            print(f"| {case.label} | {size} | {ref * 1e3:.0f} | {precision} | {share(replay.total(), ref)} | "
+                  f"{ort_text if precision == 'fp32' else '-'} | {ov_text} | {torch_target or '-'}, {fastest} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,15 @@
 Why fp32 only: ONNX Runtime's CPU kernels have no bfloat16 path and few float16 ones; a graph
 converted to half precision would run slower than float32 on a CPU. ``bf16``/``fp16`` are for
 OpenVINO (CPU) or the torch backend (autocast) instead.
+
+Why its threads do not spin: by default ONNX Runtime's thread pools keep busy-waiting for work
+for a while after each run, so the cores stay taken when the run is over, and whatever runs next
+on them is slowed: the decode and encode threads of ``restore infer``, or, in
+``benchmarks/vs_reference.py``, the official procedure timed right after (WDNet's reference took
+233-255 ms beside a spinning session and 191-232 ms beside the torch backend, which flattered the
+ONNX Runtime rows). Without spinning, ONNX Runtime's own time did not change measurably (one
+process per setting, median of 9 runs, two processes each: WDNet 159 and 185 ms spinning, 162
+and 158 ms not; Uformer-T 369 and 424 ms, 416 and 412 ms).
 """
 
 from __future__ import annotations
@@ -40,6 +49,8 @@ class OnnxRuntimeSession:
         check_precision(precision)
         options = ort.SessionOptions()
         options.intra_op_num_threads = torch.get_num_threads()
+        for pool in ("intra", "inter"):  # no busy-waiting between runs (module docstring)
+            options.add_session_config_entry(f"session.{pool}_op.allow_spinning", "0")
         providers: list = ["CPUExecutionProvider"]
         if device.type == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
             providers.insert(0, ("CUDAExecutionProvider", {"device_id": device.index or 0}))

@@ -82,6 +82,19 @@ def test_onnxruntime_refuses_reduced_precision() -> None:
         Restorer(_net(), backend="onnxruntime", precision="bf16")
 
 
+def test_onnxruntime_threads_do_not_spin_after_a_run() -> None:
+    # a spinning pool keeps the cores busy after each run and slows what runs next (the writer
+    # threads, or the reference a benchmark times next)
+    pytest.importorskip("onnxruntime")
+    from restore.engine.backends.onnx_export import export_onnx
+    from restore.engine.backends.onnxruntime_backend import OnnxRuntimeSession
+
+    session = OnnxRuntimeSession(export_onnx(_net(), "forward", [_image()]), "fp32", CPU)
+    options = session.session.get_session_options()
+    assert [options.get_session_config_entry(f"session.{pool}_op.allow_spinning") for pool in ("intra", "inter")] == ["0", "0"]
+    assert session([_image().numpy()]).shape == (1, 3, *_image().shape[-2:])
+
+
 def test_openvino_is_pinned_to_f32_unless_asked(monkeypatch) -> None:
     ov = pytest.importorskip("openvino")
     from openvino import properties
