@@ -136,24 +136,37 @@ class Replay:
         return sum(self.best)
 
 
-class OpenVinoKernels:
-    """restore's exported graph compiled by OpenVINO with per-node counters; :meth:`round` runs it
-    once, :attr:`best` is the smallest summed time of its kernel nodes over the rounds."""
+def exported_core(model: torch.nn.Module, inputs: tuple[Tensor, ...]) -> tuple[bytes, tuple[tuple[int, ...], ...]]:
+    """The ONNX graph restore exports for ``model``'s core and the input shapes the core meets on
+    ``inputs`` (after the architecture's own padding or patching), read off an openvino
+    ``Restorer``: its session compiles one graph per shape it meets."""
+    restorer = vs_reference.restorer_for(model, "openvino", "fp32")
+    if isinstance(restorer, str):
+        raise RuntimeError(restorer)
+    with torch.inference_mode():
+        restorer(*inputs)
+    (session,) = restorer.core.sessions.values()
+    return Path(restorer.core.graph_paths[-1]).read_bytes(), next(iter(session.static))
 
-    def __init__(self, model: torch.nn.Module, inputs: tuple[Tensor, ...], precision: str) -> None:
+
+class OpenVinoKernels:
+    """The graph compiled by OpenVINO for ``shapes`` at ``precision`` (pinned, as restore pins it),
+    with per-node counters; :meth:`round` runs it once, :attr:`best` is the smallest summed time
+    of its kernel nodes over the rounds since the last :meth:`reset`."""
+
+    def __init__(self, graph: bytes, shapes: tuple[tuple[int, ...], ...], precision: str) -> None:
+        import openvino as ov
         from openvino import properties
 
-        restorer = vs_reference.restorer_for(model, "openvino", precision)
-        if isinstance(restorer, str):
-            raise RuntimeError(restorer)
-        with torch.inference_mode():
-            restorer(*inputs)  # exports the graph and compiles it for these shapes
-        session = next(iter(restorer.core.sessions.values()))
-        shapes = next(iter(session.static))
-        graph = session._model.clone()  # noqa: SLF001 - a benchmark looks inside the session on purpose
-        graph.reshape({port.get_any_name(): list(shape) for port, shape in zip(graph.inputs, shapes)})
-        config = {**session._config, properties.enable_profiling: True}  # noqa: SLF001
-        self.request = session._core.compile_model(graph, "CPU", config).create_infer_request()  # noqa: SLF001
+        from restore.engine.backends.openvino_backend import HINTS, check_precision
+
+        check_precision(precision)
+        core = ov.Core()
+        model = core.read_model(graph)
+        model.reshape({port.get_any_name(): list(shape) for port, shape in zip(model.inputs, shapes)})
+        config = {properties.hint.inference_precision: getattr(ov.Type, HINTS[precision]),
+                  properties.inference_num_threads: torch.get_num_threads(), properties.enable_profiling: True}
+        self.request = core.compile_model(model, "CPU", config).create_infer_request()
         self.arrays = [torch.rand(shape).numpy() for shape in shapes]
         self.reset()
 
@@ -171,40 +184,21 @@ class OpenVinoKernels:
 
 
 class OnnxRuntimeKernels:
-    """restore's exported graph in an ONNX Runtime session with profiling; :meth:`round` runs it
-    once; :meth:`best` reads the profile and returns the smallest summed time of its kernel
-    nodes in one run over the rounds since the last :meth:`reset`."""
+    """The graph in an ONNX Runtime session with profiling (its files under ``folder``);
+    :meth:`round` runs it once; :meth:`best` reads the profile and returns the smallest summed
+    time of its kernel nodes in one run over the rounds since the last :meth:`reset`."""
 
-    def __init__(self, model: torch.nn.Module, inputs: tuple[Tensor, ...], folder: str) -> None:
+    def __init__(self, graph: bytes, shapes: tuple[tuple[int, ...], ...], folder: str) -> None:
         import onnxruntime as ort
 
-        from restore.engine.backends import onnxruntime_backend
-
-        restorer = vs_reference.restorer_for(model, "onnxruntime", "fp32")
-        if isinstance(restorer, str):
-            raise RuntimeError(restorer)
-        seen: list[list[tuple[int, ...]]] = []
-        call = onnxruntime_backend.OnnxRuntimeSession.__call__
-
-        def recording(session: Any, arrays: Any) -> Any:
-            seen.append([a.shape for a in arrays])
-            return call(session, arrays)
-
-        onnxruntime_backend.OnnxRuntimeSession.__call__ = recording  # the core's input shapes, once
-        try:
-            with torch.inference_mode():
-                restorer(*inputs)
-        finally:
-            onnxruntime_backend.OnnxRuntimeSession.__call__ = call
         options = ort.SessionOptions()
         options.intra_op_num_threads = torch.get_num_threads()
         options.enable_profiling, options.profile_file_prefix = True, f"{folder}/ort"
-        # no busy-waiting threads after a run: they would slow the reference timed next
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        graph = Path(restorer.core.graph_paths[-1]).read_bytes()
+        for pool in ("intra", "inter"):  # as restore's sessions: no busy-waiting that would slow the reference
+            options.add_session_config_entry(f"session.{pool}_op.allow_spinning", "0")
         self.session = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
-        self.feed = {i.name: torch.rand(shape).numpy() for i, shape in zip(self.session.get_inputs(), seen[-1])}
-        self.runs = 0
+        self.feed = {i.name: torch.rand(shape).numpy() for i, shape in zip(self.session.get_inputs(), shapes)}
+        self.runs = self.skip = 0
 
     def reset(self) -> None:
         self.skip = self.runs
@@ -240,6 +234,14 @@ def sample_together(reference: Callable[[], object], timed: list[Replay | OpenVi
     return statistics.median(seconds[1:])
 
 
+def built(make: Callable[[], Any]) -> Any:
+    """``make()``, or ``"skipped: <why>"`` where it fails (an extra not installed, no bf16 on this CPU)."""
+    try:
+        return make()
+    except Exception as exc:  # noqa: BLE001 - the table's column says why instead
+        return f"skipped: {str(exc).splitlines()[0][:80]}"
+
+
 def share(kernels: float, reference: float) -> str:
     """``kernels / reference (kernels ms)``: the milliseconds let another harness's reference time be used."""
     return f"{kernels / reference:.2f} ({kernels * 1e3:.0f} ms)"
@@ -266,14 +268,13 @@ def main() -> None:
             restorer(*inputs)
         replays = {p: Replay(recorder.calls, dtype) for p, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16))}
         with tempfile.TemporaryDirectory() as folder:
-            graphs: dict[str, Any] = {"onnxruntime": lambda: OnnxRuntimeKernels(model, inputs, folder)}
-            for precision in replays:
-                graphs[precision] = lambda p=precision: OpenVinoKernels(model, inputs, p)
-            for key, build in graphs.items():
-                try:
-                    graphs[key] = build()
-                except Exception as exc:  # noqa: BLE001 - an extra not installed, no bf16 here: the column says so
-                    graphs[key] = f"skipped: {str(exc).splitlines()[0][:80]}"
+            exported = built(lambda: exported_core(model, inputs))
+            if isinstance(exported, str):
+                graphs: dict[str, Any] = dict.fromkeys(("onnxruntime", *replays), exported)
+            else:
+                graph, shapes = exported
+                graphs = {"onnxruntime": built(lambda: OnnxRuntimeKernels(graph, shapes, folder)),
+                          **{p: built(lambda p=p: OpenVinoKernels(graph, shapes, p)) for p in replays}}
             timed = [*replays.values()] + [g for g in graphs.values() if not isinstance(g, str)]
             ref = sample_together(lambda r=reference, i=inputs: r(*i), timed, args.repeats)
             ort = graphs["onnxruntime"]
